@@ -1,0 +1,7 @@
+"""``python -m qt45``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

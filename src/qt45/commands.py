@@ -1,0 +1,164 @@
+"""Dot-commands of the REPL (.list, .info, .source, .tests, .delete, .help)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .engine import Qt45
+from .errors import ParseError
+from .parser import ARRAY_FORM, SCALAR_FORM, Command
+from .store import FunctionRecord
+
+HELP_ROWS = [
+    (".list", "List stored functions with signature, calls, tier and verified flag"),
+    (".info NAME", "Show a function's details: description, tier, times, aliases"),
+    (".source NAME", "Print the WAT source"),
+    (".tests NAME", "Show the stored test cases and their outcome"),
+    (".delete NAME [SIGNATURE]", "Delete a function (every signature, or only one)"),
+    (".help", "Show this help"),
+    (".quit", "Exit (also Ctrl-D)"),
+]
+
+CommandHandler = Callable[[Qt45, Console, tuple[str, ...]], None]
+COMMANDS: dict[str, CommandHandler] = {}
+
+
+def command(name: str, *aliases: str) -> Callable[[CommandHandler], CommandHandler]:
+    """Register a dot-command handler under ``name`` and its aliases."""
+
+    def register(handler: CommandHandler) -> CommandHandler:
+        for key in (name, *aliases):
+            COMMANDS[key] = handler
+        return handler
+
+    return register
+
+
+def run_command(lib: Qt45, console: Console, cmd: Command) -> None:
+    """Run one dot-command; raises ParseError for an unknown command or missing argument."""
+    handler = COMMANDS.get(cmd.name)
+    if handler is None:
+        known = " ".join(sorted(f".{name}" for name in COMMANDS))
+        raise ParseError(f"unknown command .{cmd.name}; known commands: {known}")
+    handler(lib, console, cmd.args)
+
+
+def _one_name(args: tuple[str, ...], usage: str) -> str:
+    if len(args) != 1:
+        raise ParseError(f"usage: {usage}")
+    return args[0]
+
+
+def library_table(records: list[FunctionRecord]) -> Table:
+    """Build the table printed by .list and at the end of the demo."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NAME", "SIGNATURE"):
+        table.add_column(column)
+    table.add_column("CALLS", justify="right")
+    table.add_column("TIER")
+    table.add_column("VERIFIED")
+    for record in records:
+        table.add_row(
+            record.name,
+            record.signature,
+            str(record.call_count),
+            str(record.tier),
+            "yes" if record.verified else "no",
+        )
+    return table
+
+
+@command("list", "ls")
+def _list(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    records = lib.list_functions()
+    if not records:
+        console.print("The library is empty. Request a function to add one; see .help.")
+        return
+    console.print(library_table(records))
+
+
+def _time(value: float | None) -> str:
+    if value is None:
+        return "never"
+    return dt.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
+
+
+@command("info")
+def _info(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    name = _one_name(args, ".info NAME")
+    for record in lib.lookup(name):
+        aliases = lib.store.aliases(record.id or -1)
+        rows = [
+            ("name", record.name),
+            ("signature", record.signature),
+            ("tier", str(record.tier)),
+            ("description", record.description),
+            ("verified", "yes" if record.verified else "no"),
+            ("calls", str(record.call_count)),
+            ("created", _time(record.created_at)),
+            ("last used", _time(record.last_used_at)),
+            ("aliases", ", ".join(aliases) if aliases else "none"),
+            ("wasm size", f"{len(record.wasm)} bytes"),
+        ]
+        for key, value in rows:
+            line = Text(f"{key:<12}", style="bold")
+            line.append(value)
+            console.print(line)
+        console.print()
+
+
+@command("source", "src")
+def _source(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    name = _one_name(args, ".source NAME")
+    for record in lib.lookup(name):
+        console.print(Text(f";; {record.name} {record.signature} [{record.tier}]", style="dim"))
+        console.print(Text(record.wat))
+
+
+@command("tests")
+def _tests(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    name = _one_name(args, ".tests NAME")
+    for record in lib.lookup(name):
+        cases = lib.store.tests(record.id or -1)
+        console.print(
+            Text(f"{record.name} {record.signature}: {len(cases)} test case(s)", style="bold")
+        )
+        for case in cases:
+            mark = "pass" if case.passed else "FAIL"
+            console.print(
+                Text(
+                    f"  {mark}  inputs {case.inputs} → expected {case.expected}, got {case.actual}"
+                )
+            )
+
+
+@command("delete", "rm")
+def _delete(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    if not args:
+        raise ParseError("usage: .delete NAME [SIGNATURE]")
+    name = args[0]
+    signature = " ".join(args[1:]) or None
+    for record in lib.store.find_by_name(name):
+        lib.runtime.forget(record.id)
+    deleted = lib.store.delete(name, signature)
+    console.print(f"Deleted {deleted} function(s) named {name!r}.")
+
+
+@command("help", "h", "?")
+def _help(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    console.print(Text("Requests:", style="bold"))
+    console.print(Text(f"  {SCALAR_FORM}"))
+    console.print(Text('  answer "returns 42" () -> i32'))
+    console.print(Text(f"  {ARRAY_FORM}"))
+    console.print(Text("Types: i32 i64 f32 f64. Commands:", style="bold"))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column()
+    table.add_column()
+    for usage in HELP_ROWS:
+        table.add_row(*usage)
+    console.print(table)

@@ -1,0 +1,126 @@
+"""Settings, read from command-line flags, environment variables and defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_LLM_URL = "http://localhost:11434/v1"
+DEFAULT_MODEL = "qwen2.5-coder:7b"
+OPENAI_API_HOST = "api.openai.com"
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        from .errors import Qt45Error
+
+        raise Qt45Error(f"invalid {name}={text!r}: expected an integer") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return float(text)
+    except ValueError as exc:
+        from .errors import Qt45Error
+
+        raise Qt45Error(f"invalid {name}={text!r}: expected a number") from exc
+
+
+def default_key_path() -> Path:
+    """Location of the per-installation key that authenticates compiled modules."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "qt45" / "module.key"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Execution limits applied to every call of every tier."""
+
+    fuel: int = 1_000_000_000
+    """WebAssembly instructions (fuel units) one call may run; about a second of work."""
+    memory_bytes: int = 256 * 1024 * 1024
+    """Maximum linear memory of one instance; ``memory.grow`` beyond it returns -1."""
+    table_elements: int = 10_000
+    instances: int = 4
+    wasm_stack_bytes: int = 512 * 1024
+    """Native stack that wasm code may use; deeper recursion traps with a stack overflow."""
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Read QT45_FUEL, QT45_MEMORY_MB, QT45_STACK_KB over the defaults."""
+        base = cls()
+        return replace(
+            base,
+            fuel=_env_int("QT45_FUEL", base.fuel),
+            memory_bytes=_env_int("QT45_MEMORY_MB", base.memory_bytes // 2**20) * 2**20,
+            wasm_stack_bytes=_env_int("QT45_STACK_KB", base.wasm_stack_bytes // 1024) * 1024,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that can be configured; the CLI builds one from flags and environment."""
+
+    db_path: Path = Path("qt45.db")
+    llm_url: str = DEFAULT_LLM_URL
+    model: str = DEFAULT_MODEL
+    llm: str = "auto"
+    """``auto`` (the server at llm_url), ``http`` (same, never scripted) or ``scripted``."""
+    api_key: str | None = None
+    llm_timeout: float = 120.0
+    """Seconds to wait for one model reply before giving up."""
+    llm_retries: int = 2
+    """Extra tries after a connection error, a 429 or a 5xx reply."""
+    stream: bool = True
+    max_attempts: int = 3
+    temperature: float = 0.2
+    limits: Limits = field(default_factory=Limits)
+    key_path: Path = field(default_factory=default_key_path)
+    verbose: bool = False
+    show_progress: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        """Build a Config from QT45_* variables, then apply non-None overrides."""
+        llm_url = os.environ.get("QT45_LLM_URL") or DEFAULT_LLM_URL
+        values: dict[str, object] = {
+            "db_path": Path(os.environ.get("QT45_DB") or "qt45.db"),
+            "llm_url": llm_url,
+            "model": os.environ.get("QT45_MODEL") or DEFAULT_MODEL,
+            "llm": os.environ.get("QT45_LLM") or "auto",
+            "llm_timeout": _env_float("QT45_LLM_TIMEOUT", 120.0),
+            "max_attempts": _env_int("QT45_MAX_ATTEMPTS", 3),
+            "limits": Limits.from_env(),
+        }
+        if os.environ.get("QT45_KEY_FILE"):
+            values["key_path"] = Path(os.environ["QT45_KEY_FILE"])
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        values["api_key"] = resolve_api_key(str(values["llm_url"]), values.get("api_key"))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def resolve_api_key(llm_url: str, explicit: object = None) -> str | None:
+    """Pick the API key for ``llm_url``.
+
+    QT45_API_KEY goes to whatever server is configured. OPENAI_API_KEY goes
+    only to OpenAI's own API, so a key is never leaked to a custom URL.
+    """
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    if os.environ.get("QT45_API_KEY"):
+        return os.environ["QT45_API_KEY"]
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(llm_url).hostname or "").lower()
+    if host == OPENAI_API_HOST and urlsplit(llm_url).scheme == "https":
+        return os.environ.get("OPENAI_API_KEY") or None
+    return None

@@ -1,0 +1,90 @@
+"""The demo: the seed's sequence of requests, then the library listing and a summary."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.text import Text
+
+from .commands import library_table
+from .config import Config
+from .engine import Qt45
+from .errors import Qt45Error
+from .llm import ChatModel, LlmClient
+from .report import ConsoleReporter
+from .request import Request, ScalarRequest
+from .scripted import ScriptedModel
+from .signature import Signature
+
+I32_PAIR = Signature(("i32", "i32"), ("i32",))
+
+
+def scalar_steps() -> list[Request]:
+    """The scalar part of the demo, in the seed's order."""
+    return [
+        ScalarRequest("add", "adds two integers", I32_PAIR, (10, 20)),
+        ScalarRequest("add", "adds two integers", I32_PAIR, (100, 200)),
+        ScalarRequest("multiply", "multiplies two integers", I32_PAIR, (5, 5)),
+        ScalarRequest("subtract", "subtracts the second integer from the first", I32_PAIR, (50, 8)),
+        ScalarRequest("max", "returns the larger of two integers", I32_PAIR, (42, 17)),
+        ScalarRequest("negate", "negates an integer", Signature(("i32",), ("i32",)), (42,)),
+        ScalarRequest(
+            "circle_area",
+            "computes the area of a circle from its radius",
+            Signature(("f64",), ("f64",)),
+            (5.0,),
+        ),
+        ScalarRequest("answer", "returns 42", Signature((), ("i32",)), ()),
+        ScalarRequest("sum", "adds two numbers together", I32_PAIR, (7, 8)),
+    ]
+
+
+def choose_model(config: Config, console: Console) -> ChatModel | None:
+    """Pick the demo's model: the configured server, or scripted replies when none answers."""
+    if config.llm == "scripted":
+        console.print(Text("[llm] replaying the project's scripted model replies (--llm scripted)"))
+        return ScriptedModel(config.llm_url)
+    if config.llm == "auto":
+        probe = LlmClient(config)
+        try:
+            reachable = probe.is_reachable()
+        finally:
+            probe.close()
+        if not reachable:
+            console.print(
+                Text(
+                    f"[llm] no LLM is reachable at {config.llm_url}; replaying the project's "
+                    "scripted model replies through the real pipeline"
+                )
+            )
+            return ScriptedModel(config.llm_url)
+    return None
+
+
+def run_demo(config: Config, console: Console | None = None) -> int:
+    """Run the demo against ``config.db_path``; returns the exit status (0 when every step ran)."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    model = choose_model(config, console)
+    reporter = ConsoleReporter(console, progress=config.show_progress)
+    started = time.monotonic()
+    failures = 0
+
+    with Qt45(config, model=model, reporter=reporter) as lib:
+        for request in scalar_steps():
+            try:
+                lib.request(request)
+            except Qt45Error as exc:
+                failures += 1
+                reporter.step("error", str(exc))
+
+        lib.store.flush()
+        console.print()
+        console.print(Text("--- Function Library ---", style="bold"))
+        console.print(library_table(lib.list_functions()))
+        console.print()
+        console.print(Text(f"[demo] {lib.summary(time.monotonic() - started)}"))
+
+    if failures:
+        console.print(Text(f"[demo] {failures} request(s) failed; see the messages above"))
+    return 1 if failures else 0

@@ -1,0 +1,93 @@
+"""Step output in the seed's ``[tag] message`` style, and progress while a model writes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.status import Status
+from rich.text import Text
+
+from .llm import ChatTask
+
+TAG_STYLES = {
+    "cache": "green",
+    "search": "cyan",
+    "llm": "magenta",
+    "store": "blue",
+    "test": "yellow",
+    "wasm": "bold",
+    "simd": "bold",
+    "gpu": "bold",
+    "error": "red",
+}
+
+
+class Reporter:
+    """Collects step lines; subclasses also print them."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def request(self, text: str) -> None:
+        self.lines.append(text)
+
+    def step(self, tag: str, message: str) -> None:
+        self.lines.append(f"  [{tag}] {message}")
+
+    @contextmanager
+    def waiting(self, task: ChatTask) -> Iterator[None]:
+        yield
+
+    def received(self, characters: int) -> None:
+        return None
+
+
+class ConsoleReporter(Reporter):
+    """Prints step lines to stdout and a spinner on stderr while the model writes."""
+
+    def __init__(self, console: Console | None = None, progress: bool = True) -> None:
+        super().__init__()
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False)
+        self.show_progress = progress
+        self._status: Status | None = None
+        self._task: ChatTask | None = None
+
+    def request(self, text: str) -> None:
+        super().request(text)
+        self.console.print()
+        self.console.print(Text(text))
+
+    def step(self, tag: str, message: str) -> None:
+        super().step(tag, message)
+        line = Text("  ")
+        line.append(f"[{tag}]", style=TAG_STYLES.get(tag, ""))
+        line.append(f" {message}")
+        self.console.print(line)
+
+    @contextmanager
+    def waiting(self, task: ChatTask) -> Iterator[None]:
+        if not self.show_progress:
+            yield
+            return
+        self._task = task
+        label = f"[llm] {task.kind} {task.name}: waiting for the model…"
+        if not self.err.is_terminal:
+            print(f"  {label}", file=sys.stderr, flush=True)
+            yield
+            return
+        with self.err.status(Text(label), spinner="dots") as status:
+            self._status = status
+            try:
+                yield
+            finally:
+                self._status = None
+
+    def received(self, characters: int) -> None:
+        if self._status is not None and self._task is not None:
+            self._status.update(
+                Text(f"[llm] {self._task.kind} {self._task.name}: {characters} characters received")
+            )

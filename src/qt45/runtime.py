@@ -1,0 +1,260 @@
+"""WasmRuntime: compiles WAT with wasmtime and runs scalar calls under limits."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from .config import Limits, default_key_path
+from .errors import CompileError, TrapError
+from .modcache import ModuleAuthenticator
+from .signature import Scalar, Signature, convert_arguments
+from .store import FunctionRecord
+
+log = logging.getLogger(__name__)
+
+WASMTIME_VERSION = importlib.metadata.version("wasmtime")
+
+TRAP_CAUSES = {
+    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer divide by zero",
+    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
+    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid conversion to integer",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "out-of-bounds memory access",
+    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "out-of-bounds table access",
+    wasmtime.TrapCode.UNREACHABLE: "unreachable instruction executed",
+    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "indirect call to a null table entry",
+    wasmtime.TrapCode.BAD_SIGNATURE: "indirect call with a mismatched signature",
+    wasmtime.TrapCode.HEAP_MISALIGNED: "misaligned memory access",
+}
+
+
+@dataclass
+class CompiledModule:
+    """A module compiled from WAT, with the portable wasm bytes it came from."""
+
+    module: wasmtime.Module
+    wasm: bytes
+
+
+@dataclass
+class LoadedFunction:
+    """A function ready to call: module, export name and its scalar signature."""
+
+    name: str
+    signature: Signature
+    module: wasmtime.Module
+    store: wasmtime.Store | None = None
+    func: wasmtime.Func | None = None
+    instance: wasmtime.Instance | None = None
+    recompiled: bool = False
+    """True when stored native code was rejected and the module was rebuilt from wasm."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WasmRuntime:
+    """Compiles, checks, loads and calls modules; one wasmtime engine per runtime."""
+
+    def __init__(self, limits: Limits | None = None, key_path: Path | None = None) -> None:
+        self.limits = limits or Limits()
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.max_wasm_stack = self.limits.wasm_stack_bytes
+        config.wasm_simd = True
+        self.engine = wasmtime.Engine(config)
+        self.fingerprint = (
+            f"wasmtime={WASMTIME_VERSION};machine={platform.machine()};"
+            f"fuel=1;stack={self.limits.wasm_stack_bytes};simd=1"
+        )
+        self.auth = ModuleAuthenticator(key_path or default_key_path(), self.fingerprint)
+        self._loaded: dict[tuple[int | None, str, bytes], LoadedFunction] = {}
+
+    # -- compiling and checking ---------------------------------------
+
+    def compile(self, wat: str) -> CompiledModule:
+        """Compile WAT (or wasm bytes given as text) to a module; raises CompileError."""
+        try:
+            wasm = bytes(wasmtime.wat2wasm(wat))
+        except wasmtime.WasmtimeError as exc:
+            raise CompileError(f"WAT parse error: {_clean_error(exc)}") from exc
+        try:
+            module = wasmtime.Module(self.engine, wasm)
+        except wasmtime.WasmtimeError as exc:
+            raise CompileError(f"WebAssembly validation error: {_clean_error(exc)}") from exc
+        return CompiledModule(module, wasm)
+
+    def check_scalar(self, compiled: CompiledModule, name: str, signature: Signature) -> None:
+        """Check the scalar-tier contract: no imports, and ``name`` exported with this type."""
+        imports = compiled.module.imports
+        if imports:
+            listed = ", ".join(f"{item.module}.{item.name}" for item in imports)
+            raise CompileError(
+                f"the module imports {listed}, but scalar functions may import nothing; "
+                "remove every import"
+            )
+        check_export_type(compiled.module, name, signature)
+
+    # -- loading -------------------------------------------------------
+
+    def serialize(self, compiled: CompiledModule) -> tuple[bytes | None, bytes | None]:
+        """Return (native code, tag) to store with a function, or (None, None) without a key."""
+        blob = bytes(compiled.module.serialize())
+        tag = self.auth.sign(compiled.wasm, blob)
+        return (blob, tag) if tag is not None else (None, None)
+
+    def load_module(self, record: FunctionRecord) -> tuple[wasmtime.Module, bool]:
+        """Return the module of a stored function and whether it had to be recompiled.
+
+        Stored native code is used only if its tag verifies; otherwise the
+        module is compiled again from the stored wasm bytes.
+        """
+        if self.auth.verify(record.wasm, record.compiled, record.compiled_tag):
+            assert record.compiled is not None
+            try:
+                return wasmtime.Module.deserialize(self.engine, record.compiled), False
+            except wasmtime.WasmtimeError as exc:
+                log.info("stored native code of %s rejected (%s); recompiling", record.name, exc)
+        try:
+            return wasmtime.Module(self.engine, record.wasm), True
+        except wasmtime.WasmtimeError as exc:
+            raise CompileError(
+                f"stored function {record.name!r} no longer compiles: {_clean_error(exc)}; "
+                f"delete it with .delete {record.name}"
+            ) from exc
+
+    def load(self, record: FunctionRecord) -> LoadedFunction:
+        """Return a callable scalar function for ``record``, cached for this process."""
+        key = (record.id, record.signature, hashlib.sha256(record.wasm).digest())
+        cached = self._loaded.get(key)
+        if cached is not None:
+            return cached
+        module, recompiled = self.load_module(record)
+        signature = Signature.parse(record.signature)
+        compiled = CompiledModule(module, record.wasm)
+        self.check_scalar(compiled, record.name, signature)
+        loaded = LoadedFunction(record.name, signature, module, recompiled=recompiled)
+        self._loaded[key] = loaded
+        return loaded
+
+    def forget(self, function_id: int | None) -> None:
+        """Drop cached modules of a function (after delete or replace)."""
+        for key in [key for key in self._loaded if key[0] == function_id]:
+            del self._loaded[key]
+
+    # -- calling -------------------------------------------------------
+
+    def new_store(self) -> wasmtime.Store:
+        """Return a store with this runtime's memory, table and instance limits."""
+        store = wasmtime.Store(self.engine)
+        store.set_limits(
+            memory_size=self.limits.memory_bytes,
+            table_elements=self.limits.table_elements,
+            instances=self.limits.instances,
+            tables=self.limits.instances,
+            memories=self.limits.instances,
+        )
+        return store
+
+    def _instantiate(self, loaded: LoadedFunction) -> None:
+        store = self.new_store()
+        store.set_fuel(self.limits.fuel)
+        try:
+            instance = wasmtime.Instance(store, loaded.module, [])
+        except wasmtime.Trap as exc:
+            raise self.trap_error(loaded.name, exc) from exc
+        except wasmtime.WasmtimeError as exc:
+            raise TrapError(
+                f"{loaded.name!r} failed to start: {_clean_error(exc)}", function=loaded.name
+            ) from exc
+        func = instance.exports(store)[loaded.name]
+        assert isinstance(func, wasmtime.Func)
+        loaded.store, loaded.instance, loaded.func = store, instance, func
+
+    def call_scalar(
+        self, loaded: LoadedFunction, args: list[Scalar] | tuple[Scalar, ...]
+    ) -> list[Scalar]:
+        """Call a scalar function with converted arguments; returns its results as a list.
+
+        Raises ArgumentError for arguments that do not fit and TrapError when the
+        call traps or exceeds a limit. After a trap the instance is rebuilt.
+        """
+        values = convert_arguments(args, loaded.signature)
+        if loaded.func is None:
+            self._instantiate(loaded)
+        assert loaded.store is not None and loaded.func is not None
+        loaded.store.set_fuel(self.limits.fuel)
+        try:
+            result = loaded.func(loaded.store, *values)
+        except wasmtime.Trap as exc:
+            loaded.func = None
+            raise self.trap_error(loaded.name, exc) from exc
+        except wasmtime.WasmtimeError as exc:
+            loaded.func = None
+            raise TrapError(
+                f"{loaded.name!r} failed: {_clean_error(exc)}", function=loaded.name
+            ) from exc
+        if result is None:
+            return []
+        if isinstance(result, list | tuple):
+            return list(result)
+        return [result]
+
+    def trap_error(self, name: str, trap: wasmtime.Trap) -> TrapError:
+        """Turn a wasmtime trap into one message naming the function, the cause and the fix."""
+        code = trap.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            cause = "CPU limit exceeded"
+            message = (
+                f"{name!r} stopped: it used all {self.limits.fuel:,} fuel units (the CPU limit); "
+                "raise it with --fuel or QT45_FUEL"
+            )
+        elif code == wasmtime.TrapCode.STACK_OVERFLOW:
+            cause = "call stack exhausted"
+            message = (
+                f"{name!r} stopped: call stack exhausted (the stack limit is "
+                f"{self.limits.wasm_stack_bytes // 1024} KiB); raise it with --stack-kb or QT45_STACK_KB"
+            )
+        else:
+            known = TRAP_CAUSES.get(code) if code is not None else None
+            cause = known or _last_cause_line(trap.message)
+            message = f"{name!r} trapped: {cause}"
+        return TrapError(message, function=name, cause=cause)
+
+
+def check_export_type(module: wasmtime.Module, name: str, signature: Signature) -> None:
+    """Raise CompileError unless ``module`` exports function ``name`` with exactly ``signature``."""
+    exports = {item.name: item.type for item in module.exports}
+    if name not in exports:
+        names = ", ".join(repr(n) for n in exports) or "nothing"
+        raise CompileError(
+            f"the module must export a function named {name!r}, but it exports {names}"
+        )
+    func_type = exports[name]
+    if not isinstance(func_type, wasmtime.FuncType):
+        raise CompileError(f"the export {name!r} is not a function")
+    params = tuple(str(item) for item in func_type.params)
+    results = tuple(str(item) for item in func_type.results)
+    if params != signature.params or results != signature.results:
+        found = Signature(params, results)
+        raise CompileError(
+            f"the export {name!r} has type {found}, but the requested type is {signature}"
+        )
+
+
+def _clean_error(exc: Exception) -> str:
+    return str(exc).strip()
+
+
+def _last_cause_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    cause = lines[-1] if lines else "trap"
+    for prefix in ("wasm trap:", "1: wasm trap:", "0:", "1:"):
+        if cause.startswith(prefix):
+            cause = cause[len(prefix) :].strip()
+    return cause

@@ -1,0 +1,395 @@
+"""FunctionStore: the library of functions in one SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from .errors import NotFoundError, StoreError
+from .migrations import APPLICATION_ID, migrate, schema_version
+from .signature import Tier
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
+FLUSH_INTERVAL_S = 2.0
+"""Call counts are written at most this often during a session, and on close."""
+
+FUNCTION_COLUMNS = (
+    "id, name, signature, tier, description, wat, wasm, compiled, compiled_tag, shader, "
+    "created_at, last_used_at, call_count, verified"
+)
+
+
+@dataclass
+class TestCase:
+    """One model-written test: inputs, expected outputs and the last outcome."""
+
+    inputs: list[Any]
+    expected: list[Any]
+    passed: bool = False
+    actual: list[Any] | None = None
+
+
+@dataclass
+class FunctionRecord:
+    """One stored function; ``signature`` is the text form, e.g. ``(i32, i32) -> i32``."""
+
+    name: str
+    signature: str
+    tier: Tier
+    description: str
+    wat: str
+    wasm: bytes
+    verified: bool = False
+    shader: str | None = None
+    compiled: bytes | None = None
+    compiled_tag: bytes | None = None
+    id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    last_used_at: float | None = None
+    call_count: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.signature, str(self.tier))
+
+
+def _record_from_row(row: tuple[Any, ...]) -> FunctionRecord:
+    return FunctionRecord(
+        id=row[0],
+        name=row[1],
+        signature=row[2],
+        tier=Tier(row[3]),
+        description=row[4],
+        wat=row[5],
+        wasm=bytes(row[6]),
+        compiled=bytes(row[7]) if row[7] is not None else None,
+        compiled_tag=bytes(row[8]) if row[8] is not None else None,
+        shader=row[9],
+        created_at=row[10],
+        last_used_at=row[11],
+        call_count=row[12],
+        verified=bool(row[13]),
+    )
+
+
+class FunctionStore:
+    """The library file: functions, their test cases and aliases.
+
+    Opening checks that the file is a qt45 library before anything is
+    written: a foreign file, a newer schema or a read-only file raises
+    StoreError and the file is left untouched. An older schema is migrated.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._check_file_before_open()
+        try:
+            self.conn = apsw.Connection(str(self.path))
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open library {str(self.path)!r}: {exc}") from exc
+        self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        self._lock = threading.RLock()
+        self._pending_calls: dict[int, tuple[int, float]] = {}
+        self._last_flush = time.monotonic()
+        try:
+            self._prepare()
+        except apsw.Error as exc:
+            self.conn.close()
+            raise StoreError(f"cannot use library {str(self.path)!r}: {exc}") from exc
+
+    # -- opening -------------------------------------------------------
+
+    def _check_file_before_open(self) -> None:
+        if not self.path.exists():
+            parent = self.path.parent if str(self.path.parent) else Path(".")
+            if not parent.is_dir():
+                raise StoreError(
+                    f"cannot create library {str(self.path)!r}: folder {str(parent)!r} "
+                    "does not exist"
+                )
+            return
+        if self.path.is_dir():
+            raise StoreError(f"library path {str(self.path)!r} is a folder; give a file path")
+        if self.path.stat().st_size == 0:
+            return
+        with self.path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise StoreError(
+                f"{str(self.path)!r} is not a qt45 library (not an SQLite database); "
+                "it was left untouched. Choose another file with --db or QT45_DB."
+            )
+        self._check_identity_read_only()
+        if not os.access(self.path, os.W_OK):
+            raise StoreError(
+                f"library {str(self.path)!r} is read-only; it was left untouched. "
+                "Make it writable or copy it and pass the copy with --db."
+            )
+
+    def _check_identity_read_only(self) -> None:
+        try:
+            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open library {str(self.path)!r}: {exc}") from exc
+        try:
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+            app_id = _pragma_int(conn, "PRAGMA application_id")
+            version = _pragma_int(conn, "PRAGMA user_version")
+            tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_schema")
+        except apsw.Error as exc:
+            raise StoreError(
+                f"{str(self.path)!r} is not a readable qt45 library ({exc}); it was left "
+                "untouched. Choose another file with --db or QT45_DB."
+            ) from exc
+        finally:
+            conn.close()
+        if app_id != APPLICATION_ID and tables > 0:
+            raise StoreError(
+                f"{str(self.path)!r} is an SQLite database but not a qt45 library; it was left "
+                "untouched. Choose another file with --db or QT45_DB."
+            )
+        if version > schema_version():
+            raise StoreError(
+                f"library {str(self.path)!r} has schema version {version}, newer than this "
+                f"qt45 supports ({schema_version()}); it was left untouched. Upgrade qt45."
+            )
+
+    def _prepare(self) -> None:
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        current = _pragma_int(self.conn, "PRAGMA user_version")
+        if current < schema_version():
+            migrate(self.conn, current)
+
+    # -- transactions --------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[apsw.Connection]:
+        """Run the body in one ``BEGIN IMMEDIATE`` transaction, taking the write lock up front."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except apsw.BusyError as exc:
+                raise StoreError(
+                    f"library {str(self.path)!r} stayed locked by another process for "
+                    f"{BUSY_TIMEOUT_MS / 1000:.0f} s; try again"
+                ) from exc
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _query(self, sql: str, bindings: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.conn.execute(sql, bindings).fetchall()
+
+    # -- functions -----------------------------------------------------
+
+    def get(self, name: str, signature: str, tier: Tier | str) -> FunctionRecord | None:
+        """Return the function stored under exactly this name, signature and tier."""
+        rows = self._query(
+            f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ? AND signature = ? "
+            "AND tier = ?",
+            (name, signature, str(tier)),
+        )
+        return self._with_pending(_record_from_row(rows[0])) if rows else None
+
+    def get_by_id(self, function_id: int) -> FunctionRecord | None:
+        rows = self._query(f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE id = ?", (function_id,))
+        return self._with_pending(_record_from_row(rows[0])) if rows else None
+
+    def find_by_name(self, name: str) -> list[FunctionRecord]:
+        """Return every function stored under ``name``, whatever its signature."""
+        rows = self._query(
+            f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ? ORDER BY id", (name,)
+        )
+        return [self._with_pending(_record_from_row(row)) for row in rows]
+
+    def list_functions(self) -> list[FunctionRecord]:
+        rows = self._query(f"SELECT {FUNCTION_COLUMNS} FROM functions ORDER BY id")
+        return [self._with_pending(_record_from_row(row)) for row in rows]
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM functions")[0][0])
+
+    def save(self, record: FunctionRecord, tests: list[TestCase]) -> int:
+        """Insert or replace a function together with its test cases, in one transaction."""
+        with self.write() as conn:
+            conn.execute(
+                "DELETE FROM functions WHERE name = ? AND signature = ? AND tier = ?",
+                record.key,
+            )
+            conn.execute(
+                "INSERT INTO functions (name, signature, tier, description, wat, wasm, compiled, "
+                "compiled_tag, shader, created_at, last_used_at, call_count, verified) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.name,
+                    record.signature,
+                    str(record.tier),
+                    record.description,
+                    record.wat,
+                    record.wasm,
+                    record.compiled,
+                    record.compiled_tag,
+                    record.shader,
+                    record.created_at,
+                    record.last_used_at,
+                    record.call_count,
+                    int(record.verified),
+                ),
+            )
+            function_id = int(conn.last_insert_rowid())
+            for case in tests:
+                conn.execute(
+                    "INSERT INTO test_cases (function_id, inputs, expected, actual, passed) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        function_id,
+                        _dump(case.inputs),
+                        _dump(case.expected),
+                        None if case.actual is None else _dump(case.actual),
+                        int(case.passed),
+                    ),
+                )
+        record.id = function_id
+        return function_id
+
+    def update_compiled(self, function_id: int, compiled: bytes | None, tag: bytes | None) -> None:
+        """Replace the cached native code of a function (None clears it)."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE functions SET compiled = ?, compiled_tag = ? WHERE id = ?",
+                (compiled, tag, function_id),
+            )
+
+    def delete(self, name: str, signature: str | None = None) -> int:
+        """Delete every function called ``name`` (or only the one with ``signature``)."""
+        with self.write() as conn:
+            if signature is None:
+                conn.execute("DELETE FROM functions WHERE name = ?", (name,))
+            else:
+                conn.execute(
+                    "DELETE FROM functions WHERE name = ? AND signature = ?", (name, signature)
+                )
+            deleted = int(conn.changes())
+        if deleted == 0:
+            raise NotFoundError(f"no function named {name!r} in the library; see .list")
+        return deleted
+
+    def tests(self, function_id: int) -> list[TestCase]:
+        rows = self._query(
+            "SELECT inputs, expected, actual, passed FROM test_cases WHERE function_id = ? "
+            "ORDER BY id",
+            (function_id,),
+        )
+        return [
+            TestCase(
+                inputs=_load(row[0]),
+                expected=_load(row[1]),
+                actual=None if row[2] is None else _load(row[2]),
+                passed=bool(row[3]),
+            )
+            for row in rows
+        ]
+
+    # -- aliases -------------------------------------------------------
+
+    def add_alias(self, name: str, signature: str, tier: Tier | str, function_id: int) -> None:
+        """Remember that requests for ``name`` with ``signature`` are served by ``function_id``."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO aliases (name, signature, tier, function_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, signature, str(tier), function_id, time.time()),
+            )
+
+    def resolve_alias(self, name: str, signature: str, tier: Tier | str) -> FunctionRecord | None:
+        rows = self._query(
+            "SELECT function_id FROM aliases WHERE name = ? AND signature = ? AND tier = ?",
+            (name, signature, str(tier)),
+        )
+        return self.get_by_id(rows[0][0]) if rows else None
+
+    def aliases(self, function_id: int) -> list[str]:
+        rows = self._query(
+            "SELECT name FROM aliases WHERE function_id = ? ORDER BY created_at", (function_id,)
+        )
+        return [row[0] for row in rows]
+
+    # -- call counts ---------------------------------------------------
+
+    def record_call(self, function_id: int) -> None:
+        """Count one call; counts are written in batches (see ``flush``)."""
+        with self._lock:
+            count, _ = self._pending_calls.get(function_id, (0, 0.0))
+            self._pending_calls[function_id] = (count + 1, time.time())
+            due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending call counts in one transaction."""
+        with self._lock:
+            pending, self._pending_calls = self._pending_calls, {}
+            self._last_flush = time.monotonic()
+            if not pending:
+                return
+            try:
+                with self.write() as conn:
+                    for function_id, (count, used_at) in pending.items():
+                        conn.execute(
+                            "UPDATE functions SET call_count = call_count + ?, last_used_at = ? "
+                            "WHERE id = ?",
+                            (count, used_at, function_id),
+                        )
+            except (StoreError, apsw.Error):
+                for function_id, value in pending.items():
+                    self._pending_calls.setdefault(function_id, value)
+                raise
+
+    def _with_pending(self, record: FunctionRecord) -> FunctionRecord:
+        pending = self._pending_calls.get(record.id or -1)
+        if pending is not None:
+            record.call_count += pending[0]
+            record.last_used_at = pending[1]
+        return record
+
+    def integrity_check(self) -> str:
+        return str(self._query("PRAGMA integrity_check")[0][0])
+
+    def close(self) -> None:
+        """Flush call counts and close the file."""
+        if getattr(self, "conn", None) is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self.conn.close()
+            self.conn = None  # type: ignore[assignment]
+
+
+def _pragma_int(conn: apsw.Connection, sql: str) -> int:
+    value = conn.execute(sql).fetchall()[0][0]
+    return int(value) if isinstance(value, int) else 0
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, allow_nan=True)
+
+
+def _load(text: str) -> Any:
+    return json.loads(text)
