@@ -49,7 +49,9 @@ class FakeLlmServer:
         self.headers: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -79,25 +81,33 @@ class FakeLlmServer:
                 return
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.rstrip("/") == "/v1/models":
                     self._send_json(200, {"object": "list", "data": [{"id": server.model}]})
                 else:
                     self._send_json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
+                try:
+                    self._answer_post()
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up first, as in the timeout tests
+
+            def _answer_post(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
                 server.headers.append(dict(self.headers))
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send_json(404, {"error": {"message": "404 page not found"}})
                     return
                 if body.get("model") != server.model:
                     message = f'model "{body.get("model")}" not found, try pulling it first'
                     self._send_json(404, {"error": {"message": message, "type": "api_error"}})
                     return
-                reply = server.replies.popleft() if server.replies else Reply(
-                    status=500, error="the fake server has no scripted reply left"
+                reply = (
+                    server.replies.popleft()
+                    if server.replies
+                    else Reply(status=500, error="the fake server has no scripted reply left")
                 )
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -106,13 +116,17 @@ class FakeLlmServer:
                     self.connection.shutdown(2)
                     return
                 if reply.status != 200:
-                    self._send_json(reply.status, {"error": {"message": reply.error or "error"}}, reply.headers)
+                    self._send_json(
+                        reply.status, {"error": {"message": reply.error or "error"}}, reply.headers
+                    )
                 elif body.get("stream"):
                     self._stream(reply)
                 else:
                     self._whole(reply)
 
-            def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _send_json(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -158,7 +172,17 @@ class FakeLlmServer:
                     content = content[: len(content) // 2]
                 step = max(1, reply.chunk_chars)
                 for start in range(0, len(content), step):
-                    self._event({"choices": [{"index": 0, "delta": {"content": content[start:start + step]}, "finish_reason": None}]})
+                    self._event(
+                        {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"content": content[start : start + step]},
+                                    "finish_reason": None,
+                                }
+                            ]
+                        }
+                    )
                 if reply.malformed:
                     self.wfile.write(b"data: {not json\n\n")
                     self.wfile.flush()
@@ -166,7 +190,9 @@ class FakeLlmServer:
                 if reply.truncate:
                     self.wfile.flush()
                     return
-                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
+                self._event(
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]}
+                )
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 

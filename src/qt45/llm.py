@@ -163,14 +163,17 @@ class LlmClient:
     def _send(self, body: dict[str, object]) -> str:
         url = f"{self.base_url}/chat/completions"
         deadline = time.monotonic() + self.config.llm_timeout
-        with self._http.stream("POST", url, json=body) as response:
-            if response.status_code != 200:
+        try:
+            with self._http.stream("POST", url, json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._raise_for_status(response)
+                if self.config.stream:
+                    return self._read_stream(response, deadline)
                 response.read()
-                self._raise_for_status(response)
-            if self.config.stream:
-                return self._read_stream(response, deadline)
-            response.read()
-            return self._read_whole(response)
+                return self._read_whole(response)
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise _Retryable(f"the connection to {self.base_url} broke off ({exc})") from None
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code

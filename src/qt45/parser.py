@@ -47,7 +47,7 @@ def parse_line(line: str) -> Parsed:
     first = text.split(None, 1)[0]
     if first in ("simd", "gpu") and len(text.split(None, 1)) > 1:
         rest = text.split(None, 1)[1]
-        if not rest.lstrip().startswith(("(", ":")):
+        if not rest.lstrip().startswith(('"', "(", ":")):
             return _parse_array(Tier(first), rest)
     return _parse_scalar(text)
 
