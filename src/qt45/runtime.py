@@ -14,6 +14,7 @@ import wasmtime
 
 from .config import Limits, default_key_path
 from .errors import CompileError, TrapError
+from .fastcall import FAST_PATH_AVAILABLE, RawCaller, fast_path_unavailable_reason
 from .modcache import ModuleAuthenticator
 from .signature import Scalar, Signature, convert_arguments
 from .store import FunctionRecord
@@ -53,6 +54,8 @@ class LoadedFunction:
     store: wasmtime.Store | None = None
     func: wasmtime.Func | None = None
     instance: wasmtime.Instance | None = None
+    raw: RawCaller | None = None
+    """Fast-path caller bound to ``store``; None where the C entry point is missing."""
     recompiled: bool = False
     """True when stored native code was rejected and the module was rebuilt from wasm."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +76,12 @@ class WasmRuntime:
             f"fuel=1;stack={self.limits.wasm_stack_bytes};simd=1"
         )
         self.auth = ModuleAuthenticator(key_path or default_key_path(), self.fingerprint)
+        if not FAST_PATH_AVAILABLE:
+            log.info(
+                "scalar fast path unavailable in wasmtime-py %s (%s); using Func.__call__",
+                WASMTIME_VERSION,
+                fast_path_unavailable_reason(),
+            )
         self._loaded: dict[tuple[int | None, str, bytes], LoadedFunction] = {}
 
     # -- compiling and checking ---------------------------------------
@@ -175,6 +184,7 @@ class WasmRuntime:
         func = instance.exports(store)[loaded.name]
         assert isinstance(func, wasmtime.Func)
         loaded.store, loaded.instance, loaded.func = store, instance, func
+        loaded.raw = RawCaller(store, func, loaded.signature) if FAST_PATH_AVAILABLE else None
 
     def call_scalar(
         self, loaded: LoadedFunction, args: list[Scalar] | tuple[Scalar, ...]
@@ -190,6 +200,8 @@ class WasmRuntime:
         assert loaded.store is not None and loaded.func is not None
         loaded.store.set_fuel(self.limits.fuel)
         try:
+            if loaded.raw is not None:
+                return loaded.raw(values)
             result = loaded.func(loaded.store, *values)
         except wasmtime.Trap as exc:
             loaded.func = None
