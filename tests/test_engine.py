@@ -206,3 +206,34 @@ def test_same_name_other_signature_is_generated(lib: Qt45, fake_server: FakeLlmS
     assert ints.value == 3
     assert floats.value == 3.75
     assert len(lib.store.find_by_name("add")) == 2
+
+
+def test_function_handle(lib: Qt45, fake_server: FakeLlmServer) -> None:
+    fake_server.push(SUB, SUB_TESTS)
+
+    sub = lib.function("sub", "subtracts b from a", "(i32, i32) -> i32")
+
+    assert sub(9, 4) == 5
+    assert sub(-(2**31), 1) == 2**31 - 1
+    with pytest.raises(ArgumentError, match="out of range"):
+        sub(2**31, 1)
+    with pytest.raises(ArgumentError, match="must be an integer"):
+        sub(1.5, 1)
+    with pytest.raises(ArgumentError, match="expected 2 argument"):
+        sub(1)
+    lib.store.flush()
+    assert lib.store.get_by_id(sub.record.id or -1).call_count == 2  # type: ignore[union-attr]
+
+
+def test_function_handle_results(lib: Qt45, fake_server: FakeLlmServer) -> None:
+    pair = '(module (func (export "pair") (param f32) (result f32 f64) local.get 0 local.get 0 f64.promote_f32))'
+    none = '(module (func (export "none") (param f64)))'
+    fake_server.push(pair, '[{"inputs": [0.5], "expected": [0.5, 0.5]}]')
+    fake_server.push(none, '[{"inputs": [1.0], "expected": []}]')
+
+    pair_function = lib.function("pair", "returns x twice", "(f32) -> (f32, f64)")
+    none_function = lib.function("none", "does nothing", "(f64)")
+
+    assert pair_function(0.1) == (0.10000000149011612, 0.10000000149011612)
+    assert pair_function(2) == (2.0, 2.0)
+    assert none_function(1.0) is None

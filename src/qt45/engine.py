@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .config import Config
 from .errors import Qt45Error
+from .handle import ScalarFunction
 from .llm import ChatModel, LlmClient
 from .report import Reporter
 from .request import CallResult, Request, ScalarRequest
@@ -106,6 +107,23 @@ class Qt45:
             signature = Signature.parse(signature)
         return self.request(ScalarRequest(name, description, signature, tuple(args)))
 
+    def function(self, name: str, description: str, signature: str | Signature) -> ScalarFunction:
+        """Return a callable handle for a scalar function, generating it if needed.
+
+        The lookup (and any generation) happens once; calls on the handle
+        skip the request path, which makes them the cheapest way to call a
+        function many times from Python.
+        """
+        if isinstance(signature, str):
+            signature = Signature.parse(signature)
+        request = ScalarRequest(name, description, signature)
+        self.reporter.request(f"Request: {name} ({description}) {signature}")
+        record, _ = self.find(request)
+        if record is None:
+            record = self._generate(request)
+        loaded = self._load_scalar(record)
+        return ScalarFunction(record, loaded, self.runtime, self.store)
+
     def request(self, request: Request) -> CallResult:
         """Serve one request: exact hit, alias, search, or generation; then run it."""
         self.stats.requests += 1
@@ -178,11 +196,16 @@ class Qt45:
         self.reporter.step("store", f"saved function: {record.name!r} (tier: {record.tier})")
         return record
 
-    def _run_scalar(self, record: FunctionRecord, args: list[Scalar]) -> list[Scalar]:
+    def _load_scalar(self, record: FunctionRecord) -> LoadedFunction:
         loaded = self.runtime.load(record)
         if loaded.recompiled and record.id is not None:
             self._store_native_code(record, loaded)
-        values = self.runtime.call_scalar(loaded, args)
+            loaded.recompiled = False
+        return loaded
+
+    def _run_scalar(self, record: FunctionRecord, args: list[Scalar]) -> list[Scalar]:
+        loaded = self._load_scalar(record)
+        values = self.runtime.call_converted(loaded, args)
         if record.id is not None:
             self.store.record_call(record.id)
         return values

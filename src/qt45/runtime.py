@@ -194,7 +194,10 @@ class WasmRuntime:
         Raises ArgumentError for arguments that do not fit and TrapError when the
         call traps or exceeds a limit. After a trap the instance is rebuilt.
         """
-        values = convert_arguments(args, loaded.signature)
+        return self.call_converted(loaded, convert_arguments(args, loaded.signature))
+
+    def call_converted(self, loaded: LoadedFunction, values: list[Scalar]) -> list[Scalar]:
+        """Call with arguments already converted to the signature's types (see call_scalar)."""
         if loaded.func is None:
             self._instantiate(loaded)
         assert loaded.store is not None and loaded.func is not None
