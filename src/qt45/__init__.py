@@ -4,6 +4,7 @@ An LLM writes each new function once as WebAssembly; qt45 compiles, verifies
 and stores it, and answers every later request from the library.
 """
 
+from .chat import ChatModel, ChatTask
 from .config import Config, Limits
 from .engine import Qt45, Stats
 from .errors import (
@@ -18,7 +19,6 @@ from .errors import (
     SynthesisError,
     TrapError,
 )
-from .llm import ChatModel, ChatTask, LlmClient
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
@@ -28,6 +28,16 @@ from .signature import Signature, Tier
 from .store import FunctionRecord, FunctionStore, TestCase
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # LlmClient pulls in httpx; load it only when someone asks for it.
+    if name == "LlmClient":
+        from .llm import LlmClient
+
+        return LlmClient
+    raise AttributeError(f"module 'qt45' has no attribute {name!r}")
+
 
 __all__ = [
     "ArgumentError",

@@ -9,8 +9,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Console
-
 from . import __version__
 from .config import Config
 from .errors import Qt45Error
@@ -99,35 +97,45 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
     try:
-        return _run(args, console)
+        return _run(args)
     except Qt45Error as exc:
         if args.json:
             import json
 
             print(json.dumps({"ok": False, "error": str(exc)}))
         else:
-            err.print(f"error: {exc}", markup=False, style="red")
+            print(f"error: {exc}", file=sys.stderr)
         if os.environ.get("QT45_DEBUG") == "1":
             raise
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted", style="yellow")
+        print("interrupted", file=sys.stderr)
         return 130
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
-    from .demo import run_demo
+def _run(args: argparse.Namespace) -> int:
     from .engine import Qt45
-    from .repl import make_reporter, run_one_shot, run_repl
 
     config = config_from_args(args)
+    if args.line is not None:
+        from .oneshot import run_one_shot
+        from .report import PlainReporter, Reporter
+
+        reporter = Reporter() if args.json else PlainReporter()
+        with Qt45(config, reporter=reporter) as lib:
+            return run_one_shot(lib, args.line, args.json)
+
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
     if args.demo:
+        from .demo import run_demo
+
         return run_demo(config, console)
-    reporter = make_reporter(console, args.json, config.show_progress)
-    with Qt45(config, reporter=reporter) as lib:
-        if args.line is not None:
-            return run_one_shot(lib, console, args.line, args.json)
+
+    from .repl import run_repl
+    from .report import ConsoleReporter
+
+    with Qt45(config, reporter=ConsoleReporter(console, progress=config.show_progress)) as lib:
         return run_repl(lib, console)

@@ -7,11 +7,11 @@ import time
 from rich.console import Console
 from rich.text import Text
 
+from .chat import ChatModel
 from .commands import library_table
 from .config import Config
 from .engine import Qt45
 from .errors import Qt45Error
-from .llm import ChatModel, LlmClient
 from .report import ConsoleReporter
 from .request import Request, ScalarRequest
 from .scripted import ScriptedModel
@@ -46,6 +46,8 @@ def choose_model(config: Config, console: Console) -> ChatModel | None:
         console.print(Text("[llm] replaying the project's scripted model replies (--llm scripted)"))
         return ScriptedModel(config.llm_url)
     if config.llm == "auto":
+        from .llm import LlmClient
+
         probe = LlmClient(config)
         try:
             reachable = probe.is_reachable()

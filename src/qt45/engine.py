@@ -5,10 +5,10 @@ from __future__ import annotations
 import atexit
 from dataclasses import dataclass
 
+from .chat import ChatModel
 from .config import Config
 from .errors import Qt45Error
 from .handle import ScalarFunction
-from .llm import ChatModel, LlmClient
 from .report import Reporter
 from .request import CallResult, Request, ScalarRequest
 from .runtime import CompiledModule, LoadedFunction, WasmRuntime
@@ -75,8 +75,9 @@ class Qt45:
         self._closed = True
         atexit.unregister(self.close)
         self.store.close()
-        if isinstance(self._model, LlmClient):
-            self._model.close()
+        close_model = getattr(self._model, "close", None)
+        if close_model is not None:
+            close_model()
 
     @property
     def model(self) -> ChatModel:
@@ -85,6 +86,8 @@ class Qt45:
             if self.config.llm == "scripted":
                 self._model = ScriptedModel(self.config.llm_url)
             else:
+                from .llm import LlmClient
+
                 progress = self.reporter if self.config.show_progress else None
                 self._model = LlmClient(self.config, progress=progress)
         return self._model

@@ -1,4 +1,8 @@
-"""LlmClient: chat completions from an OpenAI-compatible server (Ollama by default)."""
+"""LlmClient: chat completions from an OpenAI-compatible server (Ollama by default).
+
+This module imports httpx, so the rest of the package imports it only when a
+model server is actually used.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +10,17 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Protocol
+from contextlib import nullcontext
 
 import httpx
 
+from .chat import ChatTask, Message, Progress
 from .config import Config
 from .errors import LlmError, LlmUnavailable
-from .signature import Tier
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
 MAX_BACKOFF_S = 8.0
-
-
-@dataclass(frozen=True)
-class ChatTask:
-    """What a chat request is for: shown in progress output and used by scripted replies."""
-
-    kind: str
-    """``generate``, ``retry``, ``tests`` or ``confirm``."""
-    name: str
-    tier: Tier = Tier.SCALAR
-
-
-class Progress(Protocol):
-    """Receives progress while a model writes; the console shows a spinner."""
-
-    def waiting(self, task: ChatTask) -> AbstractContextManager[None]: ...
-
-    def received(self, characters: int) -> None: ...
-
-
-class ChatModel(Protocol):
-    """Anything that turns chat messages into a reply: the HTTP client or scripted replies."""
-
-    label: str
-    calls: int
-
-    def chat(self, messages: list[Message], task: ChatTask) -> str: ...
 
 
 class _Retryable(Exception):

@@ -1,14 +1,11 @@
-"""The interactive REPL and the one-shot ``-c`` form, both thin layers over Qt45."""
+"""The interactive REPL, a thin layer over Qt45."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -17,8 +14,6 @@ from .commands import COMMANDS, run_command
 from .engine import Qt45
 from .errors import Qt45Error
 from .parser import Command, parse_line
-from .report import ConsoleReporter, Reporter
-from .request import CallResult
 
 PROMPT = "qt45> "
 QUIT_COMMANDS = ("quit", "exit", "q")
@@ -97,63 +92,3 @@ def run_repl(lib: Qt45, console: Console, lines: Iterable[str] | None = None) ->
         if not execute_line(lib, console, line):
             break
     return 0
-
-
-def run_one_shot(lib: Qt45, console: Console, line: str, as_json: bool) -> int:
-    """Run one REPL line for a script; with ``as_json`` print one JSON object and nothing else."""
-    if not as_json:
-        try:
-            parsed = parse_line(line)
-            if isinstance(parsed, Command):
-                run_command(lib, console, parsed)
-            elif parsed is not None:
-                lib.request(parsed)
-        except Qt45Error as exc:
-            print_error(console, exc)
-            return 1
-        return 0
-
-    try:
-        parsed = parse_line(line)
-        if parsed is None or isinstance(parsed, Command):
-            raise Qt45Error("--json takes a request line, not a dot-command or a blank line")
-        result = lib.request(parsed)
-    except Qt45Error as exc:
-        print(json.dumps({"ok": False, "error": str(exc)}))
-        return 1
-    print(json.dumps(result_to_json(result, lib.reporter)))
-    return 0
-
-
-def result_to_json(result: CallResult, reporter: Reporter) -> dict[str, Any]:
-    """Describe a result as JSON-safe data; NaN and infinities become strings."""
-    record = result.function
-    return {
-        "ok": True,
-        "name": record.name,
-        "signature": record.signature,
-        "tier": str(record.tier),
-        "values": [_json_number(v) for v in _flatten(result.values)],
-        "source": result.source,
-        "verified": result.verified,
-        "llm_calls": result.llm_calls,
-        "steps": list(reporter.lines),
-    }
-
-
-def _flatten(values: list[Any]) -> list[Any]:
-    if len(values) == 1 and hasattr(values[0], "tolist"):
-        return list(values[0].tolist())
-    return [v.tolist() if hasattr(v, "tolist") else v for v in values]
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_json_number(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-def make_reporter(console: Console, as_json: bool, progress: bool) -> Reporter:
-    return Reporter() if as_json else ConsoleReporter(console, progress=progress)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.status import Status
-from rich.text import Text
+from .chat import ChatTask
 
-from .llm import ChatTask
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
 
 TAG_STYLES = {
     "cache": "green",
@@ -45,10 +46,35 @@ class Reporter:
         return None
 
 
+class PlainReporter(Reporter):
+    """Prints step lines as plain text; used by ``qt45 -c`` to keep start-up short."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stdout
+
+    def request(self, text: str) -> None:
+        super().request(text)
+        print(f"\n{text}", file=self.stream)
+
+    def step(self, tag: str, message: str) -> None:
+        super().step(tag, message)
+        print(f"  [{tag}] {message}", file=self.stream)
+
+    @contextmanager
+    def waiting(self, task: ChatTask) -> Iterator[None]:
+        print(
+            f"  [llm] {task.kind} {task.name}: waiting for the model…", file=sys.stderr, flush=True
+        )
+        yield
+
+
 class ConsoleReporter(Reporter):
     """Prints step lines to stdout and a spinner on stderr while the model writes."""
 
     def __init__(self, console: Console | None = None, progress: bool = True) -> None:
+        from rich.console import Console
+
         super().__init__()
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.err = Console(stderr=True, highlight=False)
@@ -57,11 +83,15 @@ class ConsoleReporter(Reporter):
         self._task: ChatTask | None = None
 
     def request(self, text: str) -> None:
+        from rich.text import Text
+
         super().request(text)
         self.console.print()
         self.console.print(Text(text))
 
     def step(self, tag: str, message: str) -> None:
+        from rich.text import Text
+
         super().step(tag, message)
         line = Text("  ")
         line.append(f"[{tag}]", style=TAG_STYLES.get(tag, ""))
@@ -70,6 +100,8 @@ class ConsoleReporter(Reporter):
 
     @contextmanager
     def waiting(self, task: ChatTask) -> Iterator[None]:
+        from rich.text import Text
+
         if not self.show_progress:
             yield
             return
@@ -87,6 +119,8 @@ class ConsoleReporter(Reporter):
                 self._status = None
 
     def received(self, characters: int) -> None:
+        from rich.text import Text
+
         if self._status is not None and self._task is not None:
             self._status.update(
                 Text(f"[llm] {self._task.kind} {self._task.name}: {characters} characters received")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import platform
 from dataclasses import dataclass, field
@@ -21,7 +20,23 @@ from .store import FunctionRecord
 
 log = logging.getLogger(__name__)
 
-WASMTIME_VERSION = importlib.metadata.version("wasmtime")
+
+def _wasmtime_version() -> str:
+    """Read wasmtime-py's version from its dist-info folder name, without importlib.metadata.
+
+    importlib.metadata costs about 20 ms to import, a large share of a
+    one-shot CLI call; the folder name carries the same version.
+    """
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    found = sorted(site.glob("wasmtime-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    import importlib.metadata
+
+    return importlib.metadata.version("wasmtime")
+
+
+WASMTIME_VERSION = _wasmtime_version()
 
 TRAP_CAUSES = {
     wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer divide by zero",

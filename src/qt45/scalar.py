@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .llm import Message
+from .chat import Message
 from .prompts import render
 from .request import ScalarRequest
 from .runtime import LoadedFunction, WasmRuntime

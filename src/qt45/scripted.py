@@ -15,9 +15,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from .chat import ChatTask, Message
 from .config import DEFAULT_LLM_URL
 from .errors import LlmUnavailable
-from .llm import ChatTask, Message
 
 
 @cache

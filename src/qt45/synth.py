@@ -11,9 +11,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from .chat import ChatModel, ChatTask, Message
 from .errors import CompileError, LlmError, LlmUnavailable, SynthesisError
 from .extract import extract_modules
-from .llm import ChatModel, ChatTask, Message
 from .report import Reporter
 from .request import Request
 from .store import FunctionRecord, TestCase
