@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
@@ -26,11 +27,15 @@ TAG_STYLES = {
 }
 
 
+MAX_KEPT_LINES = 1_000
+"""Step lines a Reporter keeps; older ones are dropped so long sessions use bounded memory."""
+
+
 class Reporter:
-    """Collects step lines; subclasses also print them."""
+    """Collects the latest step lines; subclasses also print them."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.lines: deque[str] = deque(maxlen=MAX_KEPT_LINES)
 
     def request(self, text: str) -> None:
         self.lines.append(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 import struct
@@ -39,26 +40,32 @@ class Signature:
 
         Raises ParseError naming the text and the expected form.
         """
-        match = re.fullmatch(r"\s*\(([^()]*)\)\s*(?:->\s*(\(([^()]*)\)|[a-z0-9]+))?\s*", text)
-        if match is None:
-            raise ParseError(
-                f"invalid signature {text!r}: expected a form like '(i32, i32) -> i32' "
-                "or '() -> f64'"
-            )
-        params = _split_types(match.group(1), text)
-        if match.group(3) is not None:
-            results = _split_types(match.group(3), text)
-        elif match.group(2) is not None:
-            results = _split_types(match.group(2), text)
-        else:
-            results = ()
-        return cls(params, results)
+        return _parse_signature(text)
 
     def __str__(self) -> str:
         params = ", ".join(self.params)
         if len(self.results) == 1:
             return f"({params}) -> {self.results[0]}"
         return f"({params}) -> ({', '.join(self.results)})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_signature(text: str) -> Signature:
+    # Cached: the request path parses the same few signature texts again and again.
+    match = re.fullmatch(r"\s*\(([^()]*)\)\s*(?:->\s*(\(([^()]*)\)|[a-z0-9]+))?\s*", text)
+    if match is None:
+        raise ParseError(
+            f"invalid signature {text!r}: expected a form like '(i32, i32) -> i32' "
+            "or '() -> f64'"
+        )
+    params = _split_types(match.group(1), text)
+    if match.group(3) is not None:
+        results = _split_types(match.group(3), text)
+    elif match.group(2) is not None:
+        results = _split_types(match.group(2), text)
+    else:
+        results = ()
+    return Signature(params, results)
 
 
 def _split_types(part: str, text: str) -> tuple[str, ...]:
