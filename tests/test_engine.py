@@ -237,3 +237,27 @@ def test_function_handle_results(lib: Qt45, fake_server: FakeLlmServer) -> None:
     assert pair_function(0.1) == (0.10000000149011612, 0.10000000149011612)
     assert pair_function(2) == (2.0, 2.0)
     assert none_function(1.0) is None
+
+
+def test_function_handle_traps_and_recovers(lib: Qt45, fake_server: FakeLlmServer) -> None:
+    div = '(module (func (export "div") (param i64 i64) (result i64) local.get 0 local.get 1 i64.div_s))'
+    fake_server.push(div, '[{"inputs": [6, 3], "expected": 2}]')
+    handle = lib.function("div", "divides", "(i64, i64) -> i64")
+
+    with pytest.raises(TrapError, match="'div' trapped: integer divide by zero"):
+        handle(1, 0)
+    with pytest.raises(TrapError, match="integer overflow"):
+        handle(-(2**63), -1)
+
+    assert handle(2**62, 2) == 2**61
+    assert handle(9, 3) == 3
+
+
+def test_function_handle_uses_the_fast_path(lib: Qt45, fake_server: FakeLlmServer) -> None:
+    fake_server.push(SUB, SUB_TESTS)
+    sub = lib.function("sub", "subtracts b from a", "(i32, i32) -> i32")
+
+    sub(1, 1)
+
+    assert sub._fast is not None
+    assert sub._fast.__name__ == "fast_call"

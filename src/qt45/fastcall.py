@@ -17,7 +17,7 @@ from typing import Any
 
 import wasmtime
 
-from .signature import Scalar, Signature
+from .signature import F32_MAX, Scalar, Signature
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,90 @@ class RawCaller:
         error = _CALL_UNCHECKED(
             self._context, self._func_ref, self._values, self._size, self._trap_ref
         )
+        if self._trap or error:
+            self.raise_failure(error)
+        return [read() for read in self._readers]
+
+    def raise_failure(self, error: Any) -> None:
+        """Raise the trap or error that the last call left behind, and reset the trap slot."""
         if self._trap:
-            trap = wasmtime.Trap._from_ptr(self._trap)
-            self._trap = _TRAP_POINTER()
-            self._trap_ref = ctypes.byref(self._trap)
+            trap = wasmtime.Trap._from_ptr(_TRAP_POINTER(self._trap.contents))
+            ctypes.memset(ctypes.addressof(self._trap), 0, ctypes.sizeof(self._trap))
             _maybe_raise_last_exn()
             raise trap
-        if error:
-            _maybe_raise_last_exn()
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        return [read() for read in self._readers]
+        _maybe_raise_last_exn()
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+    def compile_fast(
+        self,
+        before_call: Callable[[], object],
+        slow_call: Callable[[tuple[object, ...]], object],
+    ) -> Callable[..., object]:
+        """Generate a call function specialised for this signature.
+
+        The generated function checks each argument with one type test and a
+        range comparison, writes it to the raw-value array, runs
+        ``before_call`` (which refills fuel), calls, and returns the single
+        result, a tuple of results, or None. Arguments that need conversion
+        or a precise error go to ``slow_call`` with the argument tuple; a trap
+        or error is raised by ``raise_failure``.
+        """
+        names = [f"a{i}" for i in range(len(self.params))]
+        checks = " and ".join(
+            _CHECKS[kind].format(name) for name, kind in zip(names, self.params, strict=True)
+        )
+        writes = "".join(f"        v{i}.{kind} = a{i}\n" for i, kind in enumerate(self.params))
+        reads = [f"v{i}.{kind}" for i, kind in enumerate(self.results)]
+        if len(reads) == 1:
+            result = reads[0]
+        elif reads:
+            result = "(" + ", ".join(reads) + ",)"
+        else:
+            result = "None"
+        unpack = f"        {', '.join(names)}, = args\n" if names else ""
+        source = (
+            "def fast_call(*args):\n"
+            f"    if len(args) == {len(names)}:\n"
+            f"{unpack}"
+            f"        if not ({checks or 'True'}):\n"
+            "            return slow_call(args)\n"
+            f"{writes}"
+            "        before_call()\n"
+            "        error = call(context, func_ref, values, size, trap_ref)\n"
+            "        if trap or error:\n"
+            "            raise_failure(error)\n"
+            f"        return {result}\n"
+            "    return slow_call(args)\n"
+        )
+        namespace: dict[str, Any] = {
+            "slow_call": slow_call,
+            "before_call": before_call,
+            "call": _CALL_UNCHECKED,
+            "context": self._context,
+            "func_ref": self._func_ref,
+            "values": self._values,
+            "size": self._size,
+            "trap": self._trap,
+            "trap_ref": self._trap_ref,
+            "raise_failure": self.raise_failure,
+            "F32_MAX": F32_MAX,
+        }
+        for index in range(self._size):
+            namespace[f"v{index}"] = self._values[index]
+        exec(compile(source, f"<qt45 fast call {self.func!r}>", "exec"), namespace)
+        fast_call: Callable[..., object] = namespace["fast_call"]
+        return fast_call
+
+
+# One type test and a range check per parameter type; anything else takes the
+# slow path, which converts or rejects it. Writing a float to an f32 slot rounds
+# to the nearest float32, as signature.convert_argument does.
+_CHECKS = {
+    "i32": "(type({0}) is int and -2147483648 <= {0} <= 2147483647)",
+    "i64": "(type({0}) is int and -9223372036854775808 <= {0} <= 9223372036854775807)",
+    "f64": "(type({0}) is float and -1.8e308 < {0} < 1.8e308)",
+    "f32": "(type({0}) is float and -F32_MAX <= {0} <= F32_MAX)",
+}
 
 
 def _writer(values: Any, index: int, kind: str) -> Callable[[Scalar], None]:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
 
+import wasmtime
+
+from .errors import TrapError
 from .runtime import LoadedFunction, WasmRuntime
-from .signature import Scalar, Signature, fast_converter
+from .signature import Scalar, Signature
 from .store import FunctionRecord, FunctionStore
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+Result = Scalar | tuple[Scalar, ...] | None
 
 
 class ScalarFunction:
     """Call a library function like a Python function: ``add(10, 20)``.
 
     Obtained from ``Qt45.function``. The module is loaded once; each call
-    converts the arguments, runs under the runtime's limits and counts the
+    checks the arguments, runs under the runtime's limits and counts the
     call. The handle keeps the module it loaded even if the library changes
     later; ask ``Qt45.function`` again to pick up a replaced function.
     """
@@ -33,8 +36,7 @@ class ScalarFunction:
         self._loaded = loaded
         self._runtime = runtime
         self._store = store
-        self._convert: Callable[[Sequence[object]], list[Scalar]] = fast_converter(loaded.signature)
-        self._single = len(loaded.signature.results) == 1
+        self._fast: Callable[..., object] | None = None
 
     @property
     def name(self) -> str:
@@ -44,16 +46,49 @@ class ScalarFunction:
     def verified(self) -> bool:
         return self.record.verified
 
-    def __call__(self, *args: Scalar) -> Scalar | tuple[Scalar, ...] | None:
+    def __call__(self, *args: Scalar) -> Result:
         """Return the single result, a tuple for several results, or None for none.
 
         Raises ArgumentError for arguments that do not fit the signature and
         TrapError when the call traps or exceeds a limit.
         """
-        values = self._runtime.call_converted(self._loaded, self._convert(args))
+        fast = self._fast
+        if fast is None or self._loaded.func is None:
+            fast = self._prepare()
+        try:
+            result = fast(*args)
+        except wasmtime.Trap as exc:
+            self._loaded.func = None
+            raise self._runtime.trap_error(self.record.name, exc) from exc
+        except wasmtime.WasmtimeError as exc:
+            self._loaded.func = None
+            raise TrapError(
+                f"{self.record.name!r} failed: {exc}", function=self.record.name
+            ) from exc
         if self.record.id is not None:
             self._store.record_call(self.record.id)
-        if self._single:
+        return result  # type: ignore[return-value]
+
+    def _prepare(self) -> Callable[..., object]:
+        """Instantiate if needed and build the specialised call function."""
+        loaded = self._loaded
+        if loaded.func is None:
+            self._runtime.instantiate(loaded)
+        if loaded.raw is None or loaded.store is None:
+            self._fast = self._slow_call
+        else:
+            refill = functools.partial(loaded.store.set_fuel, self._runtime.limits.fuel)
+            self._fast = loaded.raw.compile_fast(refill, self._slow_tuple)
+        return self._fast
+
+    def _slow_tuple(self, args: tuple[object, ...]) -> Result:
+        return self._shape(self._runtime.call_scalar(self._loaded, args))  # type: ignore[arg-type]
+
+    def _slow_call(self, *args: Scalar) -> Result:
+        return self._shape(self._runtime.call_scalar(self._loaded, args))
+
+    def _shape(self, values: list[Scalar]) -> Result:
+        if len(values) == 1:
             return values[0]
         return tuple(values) if values else None
 

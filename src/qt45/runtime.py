@@ -185,7 +185,8 @@ class WasmRuntime:
         )
         return store
 
-    def _instantiate(self, loaded: LoadedFunction) -> None:
+    def instantiate(self, loaded: LoadedFunction) -> None:
+        """Create the store and instance that calls of ``loaded`` run in."""
         store = self.new_store()
         store.set_fuel(self.limits.fuel)
         try:
@@ -214,7 +215,7 @@ class WasmRuntime:
     def call_converted(self, loaded: LoadedFunction, values: list[Scalar]) -> list[Scalar]:
         """Call with arguments already converted to the signature's types (see call_scalar)."""
         if loaded.func is None:
-            self._instantiate(loaded)
+            self.instantiate(loaded)
         assert loaded.store is not None and loaded.func is not None
         loaded.store.set_fuel(self.limits.fuel)
         try:

@@ -55,8 +55,7 @@ def _parse_signature(text: str) -> Signature:
     match = re.fullmatch(r"\s*\(([^()]*)\)\s*(?:->\s*(\(([^()]*)\)|[a-z0-9]+))?\s*", text)
     if match is None:
         raise ParseError(
-            f"invalid signature {text!r}: expected a form like '(i32, i32) -> i32' "
-            "or '() -> f64'"
+            f"invalid signature {text!r}: expected a form like '(i32, i32) -> i32' or '() -> f64'"
         )
     params = _split_types(match.group(1), text)
     if match.group(3) is not None:
