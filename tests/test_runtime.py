@@ -196,3 +196,15 @@ def test_native_code_from_another_key_is_recompiled(runtime: WasmRuntime, tmp_pa
 
     assert loaded.recompiled
     assert runtime.call_scalar(loaded, ()) == [5]
+
+
+def test_fallback_without_fast_path(runtime: WasmRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qt45.runtime
+
+    monkeypatch.setattr(qt45.runtime, "FAST_PATH_AVAILABLE", False)
+    loaded = load(runtime, TRAPS, "div", "(i32, i32) -> i32")
+
+    assert runtime.call_scalar(loaded, (9, 3)) == [3]
+    assert loaded.raw is None
+    with pytest.raises(TrapError, match="integer divide by zero"):
+        runtime.call_scalar(loaded, (1, 0))
