@@ -172,7 +172,9 @@ class Qt45:
             spec
         )
         record = synthesis.record
-        self.store.save(record, synthesis.tests)
+        function_id = self.store.save(record, synthesis.tests)
+        # Another process may have stored this function meanwhile; serve what the library holds.
+        record = self.store.get_by_id(function_id) or record
         self.runtime.forget(record.id)
         self.stats.generated += 1
         self.reporter.step("store", f"saved function: {record.name!r} (tier: {record.tier})")

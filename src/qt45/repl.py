@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -19,6 +20,8 @@ from .errors import Qt45Error
 from .parser import Command, parse_line
 from .report import ConsoleReporter, Reporter
 from .request import CallResult
+
+log = logging.getLogger(__name__)
 
 PROMPT = "qt45> "
 QUIT_COMMANDS = ("quit", "exit", "q")
@@ -39,6 +42,21 @@ def print_error(console: Console, exc: BaseException) -> None:
         console.print_exception()
 
 
+def internal_error_message(exc: BaseException) -> str:
+    """Return the one line shown for an exception that is a bug in qt45, not a user error."""
+    return f"internal error: {type(exc).__name__}: {exc}; rerun with QT45_DEBUG=1 for the traceback"
+
+
+def print_internal_error(console: Console, exc: BaseException) -> None:
+    """Print one line for an unexpected exception and log it; QT45_DEBUG=1 adds the traceback."""
+    log.error(
+        "unexpected %s: %s", type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+    )
+    console.print(Text(internal_error_message(exc), style="red"))
+    if os.environ.get("QT45_DEBUG") == "1":
+        console.print_exception()
+
+
 def execute_line(lib: Qt45, console: Console, line: str) -> bool:
     """Run one line; returns False when the line asks to quit. Errors are printed, not raised."""
     try:
@@ -55,6 +73,8 @@ def execute_line(lib: Qt45, console: Console, line: str) -> bool:
         print_error(console, exc)
     except KeyboardInterrupt:
         console.print(Text("interrupted", style="yellow"))
+    except Exception as exc:
+        print_internal_error(console, exc)
     return True
 
 
@@ -111,6 +131,9 @@ def run_one_shot(lib: Qt45, console: Console, line: str, as_json: bool) -> int:
         except Qt45Error as exc:
             print_error(console, exc)
             return 1
+        except Exception as exc:
+            print_internal_error(console, exc)
+            return 1
         return 0
 
     try:
@@ -120,6 +143,10 @@ def run_one_shot(lib: Qt45, console: Console, line: str, as_json: bool) -> int:
         result = lib.request(parsed)
     except Qt45Error as exc:
         print(json.dumps({"ok": False, "error": str(exc)}))
+        return 1
+    except Exception as exc:
+        log.error("unexpected %s: %s", type(exc).__name__, exc)
+        print(json.dumps({"ok": False, "error": internal_error_message(exc)}))
         return 1
     print(json.dumps(result_to_json(result, lib.reporter)))
     return 0

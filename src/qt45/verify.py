@@ -77,7 +77,7 @@ def _parse_candidate(text: str) -> Any:
     body = re.sub(r"(?<![\w.\"])nan(?![\w\"])", "NaN", body, flags=re.IGNORECASE)
     try:
         value, _ = json.JSONDecoder().raw_decode(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return None
     return value
 
