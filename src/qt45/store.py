@@ -138,18 +138,15 @@ class FunctionStore:
                 f"{str(self.path)!r} is not a qt45 library (not an SQLite database); "
                 "it was left untouched. Choose another file with --db or QT45_DB."
             )
-        self._check_identity_read_only()
-        if not _is_writable(self.path):
-            raise StoreError(
-                f"library {str(self.path)!r} is read-only; it was left untouched. "
-                "Make it writable or copy it and pass the copy with --db."
-            )
-
-    def _check_identity_read_only(self) -> None:
         wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
         wal_existed, shm_existed = wal.exists(), shm.exists()
         try:
             self._read_identity()
+            if not _is_writable(self.path):
+                raise StoreError(
+                    f"library {str(self.path)!r} is read-only; it was left untouched. "
+                    "Make it writable or copy it and pass the copy with --db."
+                )
         except StoreError:
             _remove_new_side_files(wal, shm, wal_existed, shm_existed)
             raise
