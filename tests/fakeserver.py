@@ -37,6 +37,8 @@ class Reply:
     """Close the connection without any response."""
     headers: dict[str, str] = field(default_factory=dict)
     chunk_chars: int = 7
+    chunk_delay: float = 0.0
+    """Seconds to wait before each stream chunk, or before each 16 bytes of a whole reply."""
 
 
 class FakeLlmServer:
@@ -49,7 +51,11 @@ class FakeLlmServer:
         self.headers: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A client that gave up (timeout tests) makes the handler's writes fail; that is expected.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -101,6 +107,7 @@ class FakeLlmServer:
                     if server.replies
                     else Reply(status=500, error="the fake server has no scripted reply left")
                 )
+                self._reply_delay = reply.chunk_delay
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.drop:
@@ -116,6 +123,8 @@ class FakeLlmServer:
                 else:
                     self._whole(reply)
 
+            _reply_delay = 0.0
+
             def _send_json(
                 self, status: int, payload: Any, headers: dict[str, str] | None = None
             ) -> None:
@@ -126,7 +135,13 @@ class FakeLlmServer:
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not self._reply_delay:
+                    self.wfile.write(data)
+                    return
+                for start in range(0, len(data), 16):
+                    time.sleep(self._reply_delay)
+                    self.wfile.write(data[start : start + 16])
+                    self.wfile.flush()
 
             def _whole(self, reply: Reply) -> None:
                 if reply.malformed:
@@ -189,6 +204,8 @@ class FakeLlmServer:
                 self.wfile.flush()
 
             def _event(self, payload: Any) -> None:
+                if self._reply_delay:
+                    time.sleep(self._reply_delay)
                 self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
                 self.wfile.flush()
 
