@@ -219,8 +219,8 @@ class LlmClient:
             content = choice.get("message", {}).get("content") or ""
             finish = choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            shown = body[:200].decode("utf-8", "replace")
-            raise _Retryable(f"malformed reply from the server: {shown!r}") from None
+            excerpt = body[:200].decode("utf-8", "replace")
+            raise _Retryable(f"malformed reply from the server: {excerpt!r}") from None
         _check_length_cut(content, finish)
         if self.progress:
             self.progress.received(len(content))

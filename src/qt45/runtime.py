@@ -312,9 +312,8 @@ def check_imports(module: wasmtime.Module, allowed: Iterable[HostImport], tier: 
     """Raise CompileError unless every import of ``module`` is one of ``allowed``, with its type.
 
     The message is written to go back to the model as retry feedback. A module
-    may import a subset of ``allowed``; any other namespace or name (WASI,
-    ``env``), a non-function import and a function with another type are
-    rejected.
+    may import any subset of ``allowed``. Other namespaces and names (WASI,
+    ``env``), non-function imports and functions of another type are rejected.
     """
     permitted = {(item.module, item.name): item for item in allowed}
     foreign = [item for item in module.imports if (item.module, item.name or "") not in permitted]

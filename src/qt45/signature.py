@@ -79,9 +79,10 @@ def convert_argument(value: object, value_type: str, position: int) -> Scalar:
     Integers (numpy integers too) must be in the
     signed range of the type: -2**31..2**31-1 for i32, -2**63..2**63-1 for
     i64, with no wrap-around. Bools and all floats, even 3.0, are rejected for
-    integer types. Float types accept ints and floats (numpy floats too), NaN and infinities;
-    f32 values are rounded to the nearest float32, and finite values beyond
-    the float32 range are rejected. Raises ArgumentError naming the position.
+    integer types. Float types accept ints, floats (numpy floats too), NaN
+    and infinities. f32 values are rounded to the nearest float32, and finite
+    values beyond the float32 range are rejected. Raises ArgumentError naming
+    the position.
     """
     label = f"argument {position} ({value_type})"
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -280,10 +280,10 @@ class FunctionStore:
     def save(self, record: FunctionRecord, tests: list[TestCase]) -> int:
         """Store a function together with its test cases, in one transaction; returns its id.
 
-        If another process stored a function with the same name, signature
-        and tier since this one was looked up, that row keeps its id, call
-        count and aliases and takes the new code, unless the stored function
-        is verified and the new one is not; then the stored one is kept.
+        Another process may have stored the same name, signature and tier
+        since this one was looked up. That row then keeps its id, call count
+        and aliases and takes the new code. A verified row is never replaced
+        by an unverified function: it is kept, and its id returned.
         """
         with self.write() as conn:
             existing = conn.execute(
