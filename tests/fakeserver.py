@@ -37,6 +37,8 @@ class Reply:
     """Close the connection without any response."""
     headers: dict[str, str] = field(default_factory=dict)
     chunk_chars: int = 7
+    chunk_delay: float = 0.0
+    """Seconds to wait before each stream chunk, or before each 16 bytes of a whole reply."""
 
 
 class FakeLlmServer:
@@ -49,8 +51,10 @@ class FakeLlmServer:
         self.headers: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        # A client that gave up (timeout tests) makes the handler's writes fail; that is expected.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
@@ -87,12 +91,6 @@ class FakeLlmServer:
                     self._send_json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
-                try:
-                    self._answer_post()
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the client gave up first, as in the timeout tests
-
-            def _answer_post(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
@@ -109,6 +107,7 @@ class FakeLlmServer:
                     if server.replies
                     else Reply(status=500, error="the fake server has no scripted reply left")
                 )
+                self._reply_delay = reply.chunk_delay
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.drop:
@@ -124,6 +123,8 @@ class FakeLlmServer:
                 else:
                     self._whole(reply)
 
+            _reply_delay = 0.0
+
             def _send_json(
                 self, status: int, payload: Any, headers: dict[str, str] | None = None
             ) -> None:
@@ -134,7 +135,13 @@ class FakeLlmServer:
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not self._reply_delay:
+                    self.wfile.write(data)
+                    return
+                for start in range(0, len(data), 16):
+                    time.sleep(self._reply_delay)
+                    self.wfile.write(data[start : start + 16])
+                    self.wfile.flush()
 
             def _whole(self, reply: Reply) -> None:
                 if reply.malformed:
@@ -197,6 +204,8 @@ class FakeLlmServer:
                 self.wfile.flush()
 
             def _event(self, payload: Any) -> None:
+                if self._reply_delay:
+                    time.sleep(self._reply_delay)
                 self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
                 self.wfile.flush()
 

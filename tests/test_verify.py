@@ -64,7 +64,7 @@ def test_cases_are_capped() -> None:
     parsed = parse_scalar_tests(reply, I32_PAIR)
 
     assert len(parsed.cases) == 20
-    assert "30 cases beyond the first 20" in parsed.dropped[-1]
+    assert "beyond the first 20" in parsed.dropped[-1]
 
 
 def test_zero_result_signature() -> None:

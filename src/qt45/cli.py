@@ -8,10 +8,13 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import __version__
 from .config import Config
 from .errors import Qt45Error
+
+Number = TypeVar("Number", int, float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stack-kb", type=int, metavar="KB", help="wasm stack limit (env QT45_STACK_KB)"
     )
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit per call in seconds (default 10; env QT45_CALL_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--table-elements",
+        type=int,
+        metavar="N",
+        help="maximum elements of one wasm table (default 10000; env QT45_TABLE_ELEMENTS)",
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        metavar="N",
+        help="maximum wasm instances per call (default 4; env QT45_INSTANCES)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     parser.add_argument("--version", action="version", version=f"qt45 {__version__}")
     return parser
@@ -78,13 +99,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
         limits = replace(limits, memory_bytes=_positive(args.memory_mb, "--memory-mb") * 2**20)
     if args.stack_kb is not None:
         limits = replace(limits, wasm_stack_bytes=_positive(args.stack_kb, "--stack-kb") * 1024)
+    if args.call_timeout is not None:
+        limits = replace(limits, call_timeout_s=_positive(args.call_timeout, "--call-timeout"))
+    if args.table_elements is not None:
+        limits = replace(limits, table_elements=_positive(args.table_elements, "--table-elements"))
+    if args.instances is not None:
+        limits = replace(limits, instances=_positive(args.instances, "--instances"))
     if config.max_attempts < 1:
         raise Qt45Error(f"--max-attempts must be at least 1, got {config.max_attempts}")
     return replace(config, limits=limits) if limits != config.limits else config
 
 
-def _positive(value: int, flag: str) -> int:
-    if value <= 0:
+def _positive(value: Number, flag: str) -> Number:
+    if not value > 0:
         raise Qt45Error(f"{flag} must be a positive number, got {value}")
     return value
 
@@ -112,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from .oneshot import internal_error_message
+
+        if os.environ.get("QT45_DEBUG") == "1":
+            raise
+        if args.json:
+            import json
+
+            print(json.dumps({"ok": False, "error": internal_error_message(exc)}))
+        else:
+            print(internal_error_message(exc), file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -43,27 +43,70 @@ def default_key_path() -> Path:
 
 @dataclass(frozen=True)
 class Limits:
-    """Execution limits applied to every call of every tier."""
+    """Execution limits applied to every call of every tier.
+
+    Each can be set with a flag, an environment variable or this class; see
+    LIMIT_SETTINGS for the names.
+    """
 
     fuel: int = 1_000_000_000
     """WebAssembly instructions (fuel units) one call may run; about a second of work."""
+    call_timeout_s: float = 10.0
+    """Wall-clock seconds one call may run, including instructions that cost little fuel."""
     memory_bytes: int = 256 * 1024 * 1024
     """Maximum linear memory of one instance; ``memory.grow`` beyond it returns -1."""
     table_elements: int = 10_000
+    """Maximum elements of one table."""
     instances: int = 4
+    """Maximum instances, and memories and tables each, in one store."""
     wasm_stack_bytes: int = 512 * 1024
     """Native stack that wasm code may use; deeper recursion traps with a stack overflow."""
 
     @classmethod
     def from_env(cls) -> Limits:
-        """Read QT45_FUEL, QT45_MEMORY_MB, QT45_STACK_KB over the defaults."""
+        """Read QT45_FUEL, QT45_CALL_TIMEOUT, QT45_MEMORY_MB, QT45_TABLE_ELEMENTS,
+        QT45_INSTANCES and QT45_STACK_KB over the defaults."""
         base = cls()
-        return replace(
+        limits = replace(
             base,
             fuel=_env_int("QT45_FUEL", base.fuel),
+            call_timeout_s=_env_float("QT45_CALL_TIMEOUT", base.call_timeout_s),
             memory_bytes=_env_int("QT45_MEMORY_MB", base.memory_bytes // 2**20) * 2**20,
+            table_elements=_env_int("QT45_TABLE_ELEMENTS", base.table_elements),
+            instances=_env_int("QT45_INSTANCES", base.instances),
             wasm_stack_bytes=_env_int("QT45_STACK_KB", base.wasm_stack_bytes // 1024) * 1024,
         )
+        limits.check()
+        return limits
+
+    def check(self) -> None:
+        """Raise Qt45Error naming the first limit that is not positive."""
+        from .errors import Qt45Error
+
+        for name, (flag, variable, _) in LIMIT_SETTINGS.items():
+            value = getattr(self, name)
+            if not value > 0:
+                raise Qt45Error(
+                    f"the limit {name} must be positive, got {value}; set it with {flag} "
+                    f"or {variable}"
+                )
+
+
+LIMIT_SETTINGS: dict[str, tuple[str, str, str]] = {
+    "fuel": ("--fuel", "QT45_FUEL", "fuel units"),
+    "call_timeout_s": ("--call-timeout", "QT45_CALL_TIMEOUT", "seconds"),
+    "memory_bytes": ("--memory-mb", "QT45_MEMORY_MB", "MiB"),
+    "table_elements": ("--table-elements", "QT45_TABLE_ELEMENTS", "elements"),
+    "instances": ("--instances", "QT45_INSTANCES", "instances"),
+    "wasm_stack_bytes": ("--stack-kb", "QT45_STACK_KB", "KiB"),
+}
+"""Flag, environment variable and unit of each field of Limits."""
+
+
+def how_to_raise(limit: str) -> str:
+    """Return the advice that ends a limit message, e.g. ``raise it with --fuel or QT45_FUEL``."""
+    flag, variable, _ = LIMIT_SETTINGS[limit]
+    return f"raise it with {flag} or {variable}"
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,9 @@ class Qt45:
             spec
         )
         record = synthesis.record
-        self.store.save(record, synthesis.tests)
+        function_id = self.store.save(record, synthesis.tests)
+        # Another process may have stored this function meanwhile; serve what the library holds.
+        record = self.store.get_by_id(function_id) or record
         self.runtime.forget(record.id)
         self.stats.generated += 1
         self.reporter.step("store", f"saved function: {record.name!r} (tier: {record.tier})")
@@ -201,9 +203,9 @@ class Qt45:
 
     def _load_scalar(self, record: FunctionRecord) -> LoadedFunction:
         loaded = self.runtime.load(record)
-        if loaded.recompiled and record.id is not None:
+        if loaded.recompiled and not loaded.native_saved and record.id is not None:
             self._store_native_code(record, loaded)
-            loaded.recompiled = False
+            loaded.native_saved = True
         return loaded
 
     def _run_scalar(self, record: FunctionRecord, args: list[Scalar]) -> list[Scalar]:

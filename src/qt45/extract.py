@@ -7,20 +7,44 @@ import re
 MAX_REPLY_CHARS = 200_000
 """Longer replies are cut to this size before scanning; a real module is far smaller."""
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+MAX_MODULE_SCANS = 32
+"""At most this many ``(module`` openings are scanned for their closing parenthesis.
+
+Each scan of an unclosed opening reads to the end of the reply, so the cap
+keeps a hostile reply (thousands of ``(module``) to linear time.
+"""
+
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_MODULE_START = re.compile(r"\(\s*module\b")
+_WAT_TOKEN = re.compile(r'"|;;|\(;|\(|\)')
+_WAT_STRING = re.compile(r'"(?:[^"\\]|\\.)*', re.DOTALL)
 
 
 def strip_thinking(reply: str) -> str:
-    """Remove ``<think>…</think>`` blocks; an unclosed block hides everything after it."""
-    text = _THINK_BLOCK.sub("", reply[:MAX_REPLY_CHARS])
-    opened = text.lower().find("<think>")
-    if opened != -1:
-        text = text[:opened]
-    closed = text.lower().rfind("</think>")
-    if closed != -1:
-        text = text[closed + len("</think>") :]
-    return text
+    """Remove ``<think>…</think>`` blocks; an unclosed block hides everything after it.
+
+    A closing tag without an opening one (servers that drop the opening tag)
+    hides everything before it. Runs in linear time on any input.
+    """
+    text = reply[:MAX_REPLY_CHARS]
+    kept: list[str] = []
+    position = 0
+    inside = False
+    for tag in _THINK_TAG.finditer(text):
+        closing = tag.group(1) == "/"
+        if not inside and not closing:
+            kept.append(text[position : tag.start()])
+            inside = True
+        elif inside and closing:
+            inside = False
+            position = tag.end()
+        elif not inside and closing:
+            kept.clear()
+            position = tag.end()
+    if not inside:
+        kept.append(text[position:])
+    return "".join(kept)
 
 
 def fenced_blocks(text: str) -> list[str]:
@@ -47,52 +71,53 @@ def extract_modules(reply: str) -> list[str]:
 
 def _balanced_modules(text: str) -> list[str]:
     modules = []
-    for match in re.finditer(r"\(\s*module\b", text):
+    resume = 0
+    scans = 0
+    for match in _MODULE_START.finditer(text):
+        if match.start() < resume:
+            continue  # nested inside a module already found
+        if scans == MAX_MODULE_SCANS:
+            break
+        scans += 1
         end = _matching_paren(text, match.start())
         if end is not None:
             modules.append(text[match.start() : end + 1].strip())
-    return _drop_nested(modules)
-
-
-def _drop_nested(modules: list[str]) -> list[str]:
-    return [m for m in modules if not any(m != other and m in other for other in modules)]
+            resume = end + 1
+    return modules
 
 
 def _matching_paren(text: str, start: int) -> int | None:
     """Return the index of the parenthesis closing the one at ``start``, skipping strings and comments."""
     depth = 0
-    i = start
-    length = len(text)
-    while i < length:
-        char = text[i]
-        if char == '"':
-            i = _skip_string(text, i)
-            continue
-        if text.startswith(";;", i):
-            newline = text.find("\n", i)
-            i = length if newline == -1 else newline
-            continue
-        if text.startswith("(;", i):
-            close = text.find(";)", i + 2)
-            i = length if close == -1 else close + 2
-            continue
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
+    position = start
+    while True:
+        token = _WAT_TOKEN.search(text, position)
+        if token is None:
+            return None
+        index = token.start()
+        kind = token.group(0)
+        if kind == '"':
+            position = _skip_string(text, index)
+        elif kind == ";;":
+            newline = text.find("\n", index)
+            if newline == -1:
+                return None
+            position = newline
+        elif kind == "(;":
+            close = text.find(";)", index + 2)
+            if close == -1:
+                return None
+            position = close + 2
+        else:
+            depth += 1 if kind == "(" else -1
             if depth == 0:
-                return i
-        i += 1
-    return None
+                return index
+            position = index + 1
 
 
 def _skip_string(text: str, start: int) -> int:
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == '"':
-            return i + 1
-        i += 1
-    return len(text)
+    """Return the index after the string literal at ``start`` (the end of text if unclosed)."""
+    match = _WAT_STRING.match(text, start)
+    assert match is not None
+    end = match.end()
+    return end + 1 if end < len(text) and text[end] == '"' else len(text)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import wasmtime
 
 from .signature import F32_MAX, Scalar, Signature
+from .watchdog import EngineTicker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ try:
 
     # The ctypes function itself, without the Python wrapper that _ffi exports.
     _CALL_UNCHECKED: Any = _wasmtime_bindings._wasmtime_func_call_unchecked
+    _SET_FUEL: Any = _wasmtime_bindings._wasmtime_context_set_fuel
+    _SET_DEADLINE: Any = _wasmtime_bindings._wasmtime_context_set_epoch_deadline
     _RAW_VALUE: Any = _wasmtime_ffi.wasmtime_val_raw_t
     _TRAP_POINTER: Any = ctypes.POINTER(_wasmtime_ffi.wasm_trap_t)
     FAST_PATH_AVAILABLE = True
@@ -86,14 +90,17 @@ class RawCaller:
 
     def compile_fast(
         self,
-        before_call: Callable[[], object],
+        ticker: EngineTicker,
+        fuel: int,
+        deadline_ticks: int,
         slow_call: Callable[[tuple[object, ...]], object],
     ) -> Callable[..., object]:
         """Generate a call function specialised for this signature.
 
         The generated function checks each argument with one type test and a
-        range comparison, writes it to the raw-value array, runs
-        ``before_call`` (which refills fuel), calls, and returns the single
+        range comparison, writes it to the raw-value array, marks the call on
+        ``ticker``, refills the fuel budget and sets the epoch deadline (the
+        same limits as ``WasmRuntime.limited``), calls, and returns the single
         result, a tuple of results, or None. Arguments that need conversion
         or a precise error go to ``slow_call`` with the argument tuple; a trap
         or error is raised by ``raise_failure``.
@@ -118,7 +125,11 @@ class RawCaller:
             f"        if not ({checks or 'True'}):\n"
             "            return slow_call(args)\n"
             f"{writes}"
-            "        before_call()\n"
+            "        ticker.last_used = monotonic()\n"
+            "        if not ticker.ticking:\n"
+            "            ticker.owner.start(ticker)\n"
+            "        set_fuel(context, fuel)\n"
+            "        set_deadline(context, deadline_ticks)\n"
             "        error = call(context, func_ref, values, size, trap_ref)\n"
             "        if trap or error:\n"
             "            raise_failure(error)\n"
@@ -127,7 +138,12 @@ class RawCaller:
         )
         namespace: dict[str, Any] = {
             "slow_call": slow_call,
-            "before_call": before_call,
+            "ticker": ticker,
+            "monotonic": time.monotonic,
+            "set_fuel": _SET_FUEL,
+            "fuel": fuel,
+            "set_deadline": _SET_DEADLINE,
+            "deadline_ticks": deadline_ticks,
             "call": _CALL_UNCHECKED,
             "context": self._context,
             "func_ref": self._func_ref,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import wasmtime
@@ -72,13 +71,15 @@ class ScalarFunction:
     def _prepare(self) -> Callable[..., object]:
         """Instantiate if needed and build the specialised call function."""
         loaded = self._loaded
+        runtime = self._runtime
         if loaded.func is None:
-            self._runtime.instantiate(loaded)
+            runtime.prepare(loaded)
         if loaded.raw is None or loaded.store is None:
             self._fast = self._slow_call
         else:
-            refill = functools.partial(loaded.store.set_fuel, self._runtime.limits.fuel)
-            self._fast = loaded.raw.compile_fast(refill, self._slow_tuple)
+            self._fast = loaded.raw.compile_fast(
+                runtime.ticker, runtime.limits.fuel, runtime.deadline_ticks, self._slow_tuple
+            )
         return self._fast
 
     def _slow_tuple(self, args: tuple[object, ...]) -> Result:

@@ -1,11 +1,8 @@
-"""LlmClient: chat completions from an OpenAI-compatible server (Ollama by default).
-
-This module imports httpx, so the rest of the package imports it only when a
-model server is actually used.
-"""
+"""LlmClient: chat completions from an OpenAI-compatible server (Ollama by default)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import time
@@ -21,6 +18,8 @@ from .errors import LlmError, LlmUnavailable
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 8.0
+MAX_REPLY_BYTES = 4_000_000
+"""Longest reply body read from the server; a WAT module with its prose is far smaller."""
 
 
 class _Retryable(Exception):
@@ -117,6 +116,20 @@ class LlmClient:
                     attempts - 1,
                 )
                 time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if attempt == attempts:
+                    raise LlmError(
+                        f"the connection to {self.base_url} broke during the reply ({exc}); "
+                        f"gave up after {attempts} tries"
+                    ) from None
+                log.warning(
+                    "connection to %s broke (%s); retry %d/%d",
+                    self.base_url,
+                    exc,
+                    attempt,
+                    attempts - 1,
+                )
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
             except httpx.TimeoutException:
                 raise LlmError(
                     f"the model server at {self.base_url} sent no reply within "
@@ -137,17 +150,14 @@ class LlmClient:
     def _send(self, body: dict[str, object]) -> str:
         url = f"{self.base_url}/chat/completions"
         deadline = time.monotonic() + self.config.llm_timeout
-        try:
-            with self._http.stream("POST", url, json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    self._raise_for_status(response)
-                if self.config.stream:
-                    return self._read_stream(response, deadline)
+        with self._http.stream("POST", url, json=body) as response:
+            if response.status_code != 200:
                 response.read()
-                return self._read_whole(response)
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise _Retryable(f"the connection to {self.base_url} broke off ({exc})") from None
+                self._raise_for_status(response)
+            if self.config.stream:
+                return self._read_stream(response, deadline)
+            body_bytes = b"".join(_bytes_until(response, deadline))
+            return self._read_whole(body_bytes)
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -172,14 +182,15 @@ class LlmClient:
             )
         raise LlmError(f"the server at {self.base_url} returned HTTP {status}: {detail}")
 
-    def _read_whole(self, response: httpx.Response) -> str:
+    def _read_whole(self, body: bytes) -> str:
         try:
-            payload = response.json()
+            payload = json.loads(body)
             choice = payload["choices"][0]
             content = choice.get("message", {}).get("content") or ""
             finish = choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise _Retryable(f"malformed reply from the server: {response.text[:200]!r}") from None
+            excerpt = body[:200].decode("utf-8", "replace")
+            raise _Retryable(f"malformed reply from the server: {excerpt!r}") from None
         _check_length_cut(content, finish)
         if self.progress:
             self.progress.received(len(content))
@@ -190,9 +201,7 @@ class LlmClient:
         finish: str | None = None
         done = False
         received = 0
-        for data in _sse_data(response.iter_lines()):
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout("stream exceeded the request timeout")
+        for data in _sse_data(_lines_until(response, deadline)):
             if data == "[DONE]":
                 done = True
                 break
@@ -218,6 +227,43 @@ class LlmClient:
         content = "".join(parts)
         _check_length_cut(content, finish)
         return content
+
+
+def _bytes_until(response: httpx.Response, deadline: float) -> Iterator[bytes]:
+    """Yield the body in chunks; raise ReadTimeout once ``deadline`` passes.
+
+    httpx's read timeout bounds each read, not the whole body, so a server that
+    trickles bytes would otherwise hold the request open without limit. A body
+    beyond MAX_REPLY_BYTES raises LlmError.
+    """
+    received = 0
+    for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the reply exceeded the request timeout")
+        received += len(chunk)
+        if received > MAX_REPLY_BYTES:
+            raise LlmError(
+                f"the reply from {response.url} is longer than {MAX_REPLY_BYTES:,} bytes; "
+                "a function needs far less, so the server is misbehaving"
+            )
+        yield chunk
+
+
+def _lines_until(response: httpx.Response, deadline: float) -> Iterator[str]:
+    """Yield the lines of a streamed body, with the limits of ``_bytes_until``."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    partial: list[str] = []
+    for chunk in _bytes_until(response, deadline):
+        pieces = decoder.decode(chunk).split("\n")
+        if len(pieces) == 1:
+            partial.append(pieces[0])
+            continue
+        yield "".join([*partial, pieces[0]])
+        yield from pieces[1:-1]
+        partial = [pieces[-1]]
+    tail = "".join([*partial, decoder.decode(b"", final=True)])
+    if tail:
+        yield tail
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:

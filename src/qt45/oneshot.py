@@ -8,6 +8,7 @@ for dot-commands.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -18,6 +19,8 @@ from .errors import Qt45Error
 from .parser import Command, parse_line
 from .report import Reporter
 from .request import CallResult
+
+log = logging.getLogger(__name__)
 
 
 def run_one_shot(lib: Qt45, line: str, as_json: bool) -> int:
@@ -37,7 +40,16 @@ def run_one_shot(lib: Qt45, line: str, as_json: bool) -> int:
     except Qt45Error as exc:
         print_plain_error(exc)
         return 1
+    except Exception as exc:
+        log.error("unexpected %s: %s", type(exc).__name__, exc)
+        print_plain_error(RuntimeError(internal_error_message(exc)))
+        return 1
     return 0
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """Return the one line shown for an exception that is a bug in qt45, not a user error."""
+    return f"internal error: {type(exc).__name__}: {exc}; rerun with QT45_DEBUG=1 for the traceback"
 
 
 def print_plain_error(exc: BaseException) -> None:
@@ -57,6 +69,10 @@ def _run_json(lib: Qt45, line: str) -> int:
         result = lib.request(parsed)
     except Qt45Error as exc:
         print(json.dumps({"ok": False, "error": str(exc)}))
+        return 1
+    except Exception as exc:
+        log.error("unexpected %s: %s", type(exc).__name__, exc)
+        print(json.dumps({"ok": False, "error": internal_error_message(exc)}))
         return 1
     print(json.dumps(result_to_json(result, lib.reporter)))
     return 0

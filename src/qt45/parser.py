@@ -15,6 +15,8 @@ from .signature import Signature, Tier
 
 MAX_LINE_CHARS = 1_000_000
 MAX_NAME_CHARS = 64
+MAX_INT_DIGITS = 100
+"""Longer decimal integers are rejected here; Python's int() refuses beyond 4300 digits."""
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 SCALAR_FORM = 'name "description" (i32, i32) -> i32 : 10, 20'
@@ -162,5 +164,9 @@ def _number(token: str) -> int | float:
     if body == "nan":
         return math.nan
     if re.fullmatch(r"\d+", body):
+        if len(body) > MAX_INT_DIGITS:
+            raise ParseError(
+                f"the integer {token[:20]}… has {len(body):,} digits; i64 values have at most 19"
+            )
         return sign * int(body)
     return float(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -13,7 +14,10 @@ from rich.text import Text
 from .commands import COMMANDS, run_command
 from .engine import Qt45
 from .errors import Qt45Error
+from .oneshot import internal_error_message
 from .parser import Command, parse_line
+
+log = logging.getLogger(__name__)
 
 PROMPT = "qt45> "
 QUIT_COMMANDS = ("quit", "exit", "q")
@@ -34,6 +38,16 @@ def print_error(console: Console, exc: BaseException) -> None:
         console.print_exception()
 
 
+def print_internal_error(console: Console, exc: BaseException) -> None:
+    """Print one line for an unexpected exception and log it; QT45_DEBUG=1 adds the traceback."""
+    log.error(
+        "unexpected %s: %s", type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+    )
+    console.print(Text(internal_error_message(exc), style="red"))
+    if os.environ.get("QT45_DEBUG") == "1":
+        console.print_exception()
+
+
 def execute_line(lib: Qt45, console: Console, line: str) -> bool:
     """Run one line; returns False when the line asks to quit. Errors are printed, not raised."""
     try:
@@ -50,6 +64,8 @@ def execute_line(lib: Qt45, console: Console, line: str) -> bool:
         print_error(console, exc)
     except KeyboardInterrupt:
         console.print(Text("interrupted", style="yellow"))
+    except Exception as exc:
+        print_internal_error(console, exc)
     return True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .signature import Scalar, Signature, Tier
+from .signature import Scalar, Signature, Tier, show_value
 from .store import FunctionRecord
 
 
@@ -24,7 +24,7 @@ class ScalarRequest:
         return str(self.signature)
 
     def describe(self) -> str:
-        args = ", ".join(repr(a) if isinstance(a, float) else str(a) for a in self.args)
+        args = ", ".join(repr(a) if isinstance(a, float) else show_value(a) for a in self.args)
         return f"Request: {self.name} ({self.description}) args: [{args}]"
 
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import wasmtime
 
-from .config import Limits, default_key_path
+from .config import Limits, default_key_path, how_to_raise
 from .errors import CompileError, TrapError
 from .fastcall import FAST_PATH_AVAILABLE, RawCaller, fast_path_unavailable_reason
 from .modcache import ModuleAuthenticator
 from .signature import Scalar, Signature, convert_arguments
 from .store import FunctionRecord
+from .watchdog import TICKER, deadline_ticks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,32 @@ TRAP_CAUSES = {
 }
 
 
+@dataclass(frozen=True)
+class HostImport:
+    """A host function that a tier lets its modules import, with its exact type."""
+
+    module: str
+    name: str
+    params: tuple[str, ...]
+    results: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> Signature:
+        return Signature(self.params, self.results)
+
+    def __str__(self) -> str:
+        return f"{self.module}.{self.name} {self.signature}"
+
+
+GPU_IMPORTS = (
+    HostImport("gpu", "alloc", ("i32",), ("i32",)),
+    HostImport("gpu", "write_buffer", ("i32", "i32", "i32")),
+    HostImport("gpu", "dispatch_shader", ("i32", "i32", "i32", "i32")),
+    HostImport("gpu", "read_buffer", ("i32", "i32", "i32")),
+)
+"""The only imports a GPU-tier module may have; scalar and SIMD modules may import nothing."""
+
+
 @dataclass
 class CompiledModule:
     """A module compiled from WAT, with the portable wasm bytes it came from."""
@@ -73,6 +103,8 @@ class LoadedFunction:
     """Fast-path caller bound to ``store``; None where the C entry point is missing."""
     recompiled: bool = False
     """True when stored native code was rejected and the module was rebuilt from wasm."""
+    native_saved: bool = False
+    """True once fresh native code for a recompiled module has been written back."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,16 +113,20 @@ class WasmRuntime:
 
     def __init__(self, limits: Limits | None = None, key_path: Path | None = None) -> None:
         self.limits = limits or Limits()
+        self.limits.check()
         config = wasmtime.Config()
         config.consume_fuel = True
+        config.epoch_interruption = True
         config.max_wasm_stack = self.limits.wasm_stack_bytes
         config.wasm_simd = True
         self.engine = wasmtime.Engine(config)
         self.fingerprint = (
             f"wasmtime={WASMTIME_VERSION};machine={platform.machine()};"
-            f"fuel=1;stack={self.limits.wasm_stack_bytes};simd=1"
+            f"fuel=1;epoch=1;stack={self.limits.wasm_stack_bytes};simd=1"
         )
         self.auth = ModuleAuthenticator(key_path or default_key_path(), self.fingerprint)
+        self.deadline_ticks = deadline_ticks(self.limits.call_timeout_s)
+        self.ticker = TICKER.register(self.engine, self.limits.call_timeout_s)
         if not FAST_PATH_AVAILABLE:
             log.info(
                 "scalar fast path unavailable in wasmtime-py %s (%s); using Func.__call__",
@@ -115,13 +151,7 @@ class WasmRuntime:
 
     def check_scalar(self, compiled: CompiledModule, name: str, signature: Signature) -> None:
         """Check the scalar-tier contract: no imports, and ``name`` exported with this type."""
-        imports = compiled.module.imports
-        if imports:
-            listed = ", ".join(f"{item.module}.{item.name}" for item in imports)
-            raise CompileError(
-                f"the module imports {listed}, but scalar functions may import nothing; "
-                "remove every import"
-            )
+        check_imports(compiled.module, (), "scalar")
         check_export_type(compiled.module, name, signature)
 
     # -- loading -------------------------------------------------------
@@ -183,20 +213,46 @@ class WasmRuntime:
             tables=self.limits.instances,
             memories=self.limits.instances,
         )
+        store.set_fuel(self.limits.fuel)
+        store.set_epoch_deadline(self.deadline_ticks)
         return store
 
-    def instantiate(self, loaded: LoadedFunction) -> None:
+    @contextmanager
+    def limited(self, store: wasmtime.Store, name: str, phase: str = "call") -> Iterator[None]:
+        """Run the body, which enters wasm code of ``store``, under a fresh fuel budget and deadline.
+
+        Every entry into wasm code (instantiation, which runs the start
+        function, and each call) must go through this or through a fast call
+        built by ``fastcall.RawCaller.compile_fast``, because the epoch
+        deadline is counted from the moment it is set. Traps and limit
+        failures become TrapError naming ``name``, the cause and the setting
+        that raises the limit; ``phase`` is ``call`` or ``start``.
+        """
+        self.ticker.touch()
+        store.set_fuel(self.limits.fuel)
+        store.set_epoch_deadline(self.deadline_ticks)
+        try:
+            yield
+        except wasmtime.Trap as exc:
+            raise self.trap_error(name, exc) from exc
+        except wasmtime.WasmtimeError as exc:
+            raise self.limit_error(name, exc, phase) from exc
+
+    def instantiate(
+        self,
+        store: wasmtime.Store,
+        module: wasmtime.Module,
+        imports: Sequence[wasmtime.Func] = (),
+        name: str = "module",
+    ) -> wasmtime.Instance:
+        """Instantiate ``module`` in ``store`` under the limits; raises TrapError."""
+        with self.limited(store, name, "start"):
+            return wasmtime.Instance(store, module, list(imports))
+
+    def prepare(self, loaded: LoadedFunction) -> None:
         """Create the store and instance that calls of ``loaded`` run in."""
         store = self.new_store()
-        store.set_fuel(self.limits.fuel)
-        try:
-            instance = wasmtime.Instance(store, loaded.module, [])
-        except wasmtime.Trap as exc:
-            raise self.trap_error(loaded.name, exc) from exc
-        except wasmtime.WasmtimeError as exc:
-            raise TrapError(
-                f"{loaded.name!r} failed to start: {_clean_error(exc)}", function=loaded.name
-            ) from exc
+        instance = self.instantiate(store, loaded.module, (), loaded.name)
         func = instance.exports(store)[loaded.name]
         assert isinstance(func, wasmtime.Func)
         loaded.store, loaded.instance, loaded.func = store, instance, func
@@ -215,26 +271,50 @@ class WasmRuntime:
     def call_converted(self, loaded: LoadedFunction, values: list[Scalar]) -> list[Scalar]:
         """Call with arguments already converted to the signature's types (see call_scalar)."""
         if loaded.func is None:
-            self.instantiate(loaded)
+            self.prepare(loaded)
         assert loaded.store is not None and loaded.func is not None
-        loaded.store.set_fuel(self.limits.fuel)
         try:
-            if loaded.raw is not None:
-                return loaded.raw(values)
-            result = loaded.func(loaded.store, *values)
-        except wasmtime.Trap as exc:
+            with self.limited(loaded.store, loaded.name):
+                if loaded.raw is not None:
+                    return loaded.raw(values)
+                result = loaded.func(loaded.store, *values)
+        except TrapError:
             loaded.func = None
-            raise self.trap_error(loaded.name, exc) from exc
-        except wasmtime.WasmtimeError as exc:
-            loaded.func = None
-            raise TrapError(
-                f"{loaded.name!r} failed: {_clean_error(exc)}", function=loaded.name
-            ) from exc
+            raise
         if result is None:
             return []
         if isinstance(result, list | tuple):
             return list(result)
         return [result]
+
+    def limit_error(self, name: str, error: wasmtime.WasmtimeError, phase: str) -> TrapError:
+        """Turn a wasmtime error outside a trap (mostly a resource limit) into one message."""
+        text = _clean_error(error)
+        verb = "failed to start" if phase == "start" else "failed"
+        memory = re.search(r"memory minimum size of (\d+) pages exceeds memory limits", text)
+        if memory:
+            pages = int(memory.group(1))
+            cause = "linear-memory limit exceeded"
+            message = (
+                f"{name!r} {verb}: it needs {pages * 64 / 1024:g} MiB of linear memory, more than "
+                f"the limit of {self.limits.memory_bytes / 2**20:g} MiB; {how_to_raise('memory_bytes')}"
+            )
+        elif "table minimum size" in text and "exceeds table limits" in text:
+            cause = "table limit exceeded"
+            message = (
+                f"{name!r} {verb}: {text}; the limit is {self.limits.table_elements:,} table "
+                f"elements; {how_to_raise('table_elements')}"
+            )
+        elif "count too high" in text:
+            cause = "instance limit exceeded"
+            message = (
+                f"{name!r} {verb}: {text}; the limit is {self.limits.instances} instances, "
+                f"memories and tables per call; {how_to_raise('instances')}"
+            )
+        else:
+            cause = text
+            message = f"{name!r} {verb}: {text}"
+        return TrapError(message, function=name, cause=cause)
 
     def trap_error(self, name: str, trap: wasmtime.Trap) -> TrapError:
         """Turn a wasmtime trap into one message naming the function, the cause and the fix."""
@@ -243,19 +323,67 @@ class WasmRuntime:
             cause = "CPU limit exceeded"
             message = (
                 f"{name!r} stopped: it used all {self.limits.fuel:,} fuel units (the CPU limit); "
-                "raise it with --fuel or QT45_FUEL"
+                f"{how_to_raise('fuel')}"
+            )
+        elif code == wasmtime.TrapCode.INTERRUPT:
+            cause = "time limit exceeded"
+            message = (
+                f"{name!r} stopped: it ran longer than {self.limits.call_timeout_s:g} s "
+                f"(the wall-clock limit); {how_to_raise('call_timeout_s')}"
             )
         elif code == wasmtime.TrapCode.STACK_OVERFLOW:
             cause = "call stack exhausted"
             message = (
                 f"{name!r} stopped: call stack exhausted (the stack limit is "
-                f"{self.limits.wasm_stack_bytes // 1024} KiB); raise it with --stack-kb or QT45_STACK_KB"
+                f"{self.limits.wasm_stack_bytes // 1024} KiB); {how_to_raise('wasm_stack_bytes')}"
             )
         else:
             known = TRAP_CAUSES.get(code) if code is not None else None
             cause = known or _last_cause_line(trap.message)
             message = f"{name!r} trapped: {cause}"
         return TrapError(message, function=name, cause=cause)
+
+
+def check_imports(module: wasmtime.Module, allowed: Iterable[HostImport], tier: str) -> None:
+    """Raise CompileError unless every import of ``module`` is one of ``allowed``, with its type.
+
+    The message is written to go back to the model as retry feedback. A module
+    may import any subset of ``allowed``. Other namespaces and names (WASI,
+    ``env``), non-function imports and functions of another type are rejected.
+    """
+    permitted = {(item.module, item.name): item for item in allowed}
+    foreign = [item for item in module.imports if (item.module, item.name or "") not in permitted]
+    if foreign:
+        listed = ", ".join(f"{item.module}.{item.name}" for item in foreign)
+        if not permitted:
+            raise CompileError(
+                f"the module imports {listed}, but {tier} functions may import nothing; "
+                "remove every import and compute the result inside the module"
+            )
+        choices = ", ".join(str(item) for item in permitted.values())
+        raise CompileError(
+            f"the module imports {listed}, but {tier} functions may import only {choices}; "
+            "remove the other imports"
+        )
+    for item in module.imports:
+        expected = permitted[(item.module, item.name or "")]
+        import_type = item.type
+        if not isinstance(import_type, wasmtime.FuncType):
+            raise CompileError(
+                f"the import {item.module}.{item.name} is not a function; import it as "
+                f"(func (param {' '.join(expected.params)})"
+                + (f" (result {' '.join(expected.results)})" if expected.results else "")
+                + ")"
+            )
+        found = Signature(
+            tuple(str(value) for value in import_type.params),
+            tuple(str(value) for value in import_type.results),
+        )
+        if found != expected.signature:
+            raise CompileError(
+                f"the import {item.module}.{item.name} has type {found}, but it must be "
+                f"{expected.signature}"
+            )
 
 
 def check_export_type(module: wasmtime.Module, name: str, signature: Signature) -> None:

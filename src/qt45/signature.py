@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import numbers
+import operator
 import re
+import reprlib
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,14 +83,20 @@ def _split_types(part: str, text: str) -> tuple[str, ...]:
 def convert_argument(value: object, value_type: str, position: int) -> Scalar:
     """Convert one call argument to the Python value wasmtime expects for ``value_type``.
 
-    Integers must be in the signed range of the type; bools and non-integral
-    floats are rejected for integer types. Floats accept ints, NaN and
-    infinities; f32 values are rounded to the nearest float32, and finite
-    values beyond the float32 range are rejected.
+    Integers (numpy integers too) must be in the
+    signed range of the type: -2**31..2**31-1 for i32, -2**63..2**63-1 for
+    i64, with no wrap-around. Bools and all floats, even 3.0, are rejected for
+    integer types. Float types accept ints, floats (numpy floats too), NaN
+    and infinities. f32 values are rounded to the nearest float32, and finite
+    values beyond the float32 range are rejected. Raises ArgumentError naming
+    the position.
     """
     label = f"argument {position} ({value_type})"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ArgumentError(f"{label} must be a number, got {value!r}")
+        number = _as_number(value)
+        if number is None:
+            raise ArgumentError(f"{label} must be a number, got {show_value(value)}")
+        value = number
 
     if value_type in INT_RANGES:
         if isinstance(value, float):
@@ -96,8 +105,10 @@ def convert_argument(value: object, value_type: str, position: int) -> Scalar:
             )
         low, high = INT_RANGES[value_type]
         if not low <= value <= high:
-            raise ArgumentError(f"{label} is out of range: {value} is not in [{low}, {high}]")
-        return value
+            raise ArgumentError(
+                f"{label} is out of range: {show_value(value)} is not in [{low}, {high}]"
+            )
+        return int(value)
 
     number = float(value)
     if value_type == "f32":
@@ -105,6 +116,22 @@ def convert_argument(value: object, value_type: str, position: int) -> Scalar:
             raise ArgumentError(f"{label} is out of range: {value!r} exceeds the float32 maximum")
         return struct.unpack("<f", struct.pack("<f", number))[0]
     return number
+
+
+def _as_number(value: object) -> int | float | None:
+    """Return numpy-style numbers as int or float; None for bools and non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return operator.index(value)
+    return float(value)
+
+
+def show_value(value: object) -> str:
+    """Return a short printable form of a value for messages, even for huge integers."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length():,} bits"
+    return reprlib.repr(value)
 
 
 def convert_arguments(

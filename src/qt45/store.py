@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -10,13 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
 from .errors import NotFoundError, StoreError
 from .migrations import APPLICATION_ID, migrate, schema_version
 from .signature import Tier
+
+log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
@@ -94,7 +97,13 @@ class FunctionStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._check_file_before_open()
+        try:
+            self._check_file_before_open()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read library {str(self.path)!r}: {exc.strerror or exc}; check the path "
+                "and its permissions"
+            ) from exc
         try:
             self.conn = apsw.Connection(str(self.path))
         except apsw.Error as exc:
@@ -131,14 +140,20 @@ class FunctionStore:
                 f"{str(self.path)!r} is not a qt45 library (not an SQLite database); "
                 "it was left untouched. Choose another file with --db or QT45_DB."
             )
-        self._check_identity_read_only()
-        if not os.access(self.path, os.W_OK):
-            raise StoreError(
-                f"library {str(self.path)!r} is read-only; it was left untouched. "
-                "Make it writable or copy it and pass the copy with --db."
-            )
+        wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
+        wal_existed, shm_existed = wal.exists(), shm.exists()
+        try:
+            self._read_identity()
+            if not _is_writable(self.path):
+                raise StoreError(
+                    f"library {str(self.path)!r} is read-only; it was left untouched. "
+                    "Make it writable or copy it and pass the copy with --db."
+                )
+        except StoreError:
+            _remove_new_side_files(wal, shm, wal_existed, shm_existed)
+            raise
 
-    def _check_identity_read_only(self) -> None:
+    def _read_identity(self) -> None:
         try:
             conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
         except apsw.Error as exc:
@@ -148,6 +163,12 @@ class FunctionStore:
             app_id = _pragma_int(conn, "PRAGMA application_id")
             version = _pragma_int(conn, "PRAGMA user_version")
             tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_schema")
+        except apsw.CorruptError as exc:
+            raise StoreError(
+                f"{str(self.path)!r} is a damaged SQLite file ({exc}), for example truncated by "
+                "an interrupted copy; it was left untouched. Restore it from a backup or choose "
+                "another file with --db or QT45_DB."
+            ) from exc
         except apsw.Error as exc:
             raise StoreError(
                 f"{str(self.path)!r} is not a readable qt45 library ({exc}); it was left "
@@ -178,7 +199,12 @@ class FunctionStore:
 
     @contextmanager
     def write(self) -> Iterator[apsw.Connection]:
-        """Run the body in one ``BEGIN IMMEDIATE`` transaction, taking the write lock up front."""
+        """Run the body in one ``BEGIN IMMEDIATE`` transaction, taking the write lock up front.
+
+        Taking the lock before the first read means a read followed by a
+        write cannot interleave with another process's write. SQLite errors
+        become StoreError, and any exception rolls the transaction back.
+        """
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -187,16 +213,42 @@ class FunctionStore:
                     f"library {str(self.path)!r} stayed locked by another process for "
                     f"{BUSY_TIMEOUT_MS / 1000:.0f} s; try again"
                 ) from exc
+            except apsw.Error as exc:
+                raise self._sqlite_error(exc) from exc
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite rolls back by itself after some errors (a full disk, I/O errors).
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if isinstance(exc, apsw.Error):
+                    raise self._sqlite_error(exc) from exc
                 raise
-            self.conn.execute("COMMIT")
 
     def _query(self, sql: str, bindings: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self.conn.execute(sql, bindings).fetchall()
+            try:
+                return self.conn.execute(sql, bindings).fetchall()
+            except apsw.Error as exc:
+                raise self._sqlite_error(exc) from exc
+
+    def _sqlite_error(self, exc: apsw.Error) -> StoreError:
+        if isinstance(exc, apsw.CorruptError):
+            return StoreError(
+                f"library {str(self.path)!r} is damaged ({exc}); restore it from a backup, or "
+                "start a new library with another --db"
+            )
+        if isinstance(exc, apsw.BusyError):
+            return StoreError(
+                f"library {str(self.path)!r} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS / 1000:.0f} s; try again"
+            )
+        if isinstance(exc, apsw.ReadOnlyError):
+            return StoreError(
+                f"library {str(self.path)!r} became read-only; make it writable and try again"
+            )
+        return StoreError(f"library {str(self.path)!r} failed: {exc}")
 
     # -- functions -----------------------------------------------------
 
@@ -228,47 +280,85 @@ class FunctionStore:
         return int(self._query("SELECT count(*) FROM functions")[0][0])
 
     def save(self, record: FunctionRecord, tests: list[TestCase]) -> int:
-        """Insert or replace a function together with its test cases, in one transaction."""
+        """Store a function together with its test cases, in one transaction; returns its id.
+
+        Another process may have stored the same name, signature and tier
+        since this one was looked up. That row then keeps its id, call count
+        and aliases and takes the new code. A verified row is never replaced
+        by an unverified function: it is kept, and its id returned.
+        """
         with self.write() as conn:
-            conn.execute(
-                "DELETE FROM functions WHERE name = ? AND signature = ? AND tier = ?",
+            existing = conn.execute(
+                "SELECT id, verified FROM functions WHERE name = ? AND signature = ? AND tier = ?",
                 record.key,
-            )
-            conn.execute(
-                "INSERT INTO functions (name, signature, tier, description, wat, wasm, compiled, "
-                "compiled_tag, shader, created_at, last_used_at, call_count, verified) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.signature,
-                    str(record.tier),
-                    record.description,
-                    record.wat,
-                    record.wasm,
-                    record.compiled,
-                    record.compiled_tag,
-                    record.shader,
-                    record.created_at,
-                    record.last_used_at,
-                    record.call_count,
-                    int(record.verified),
-                ),
-            )
-            function_id = int(conn.last_insert_rowid())
-            for case in tests:
-                conn.execute(
-                    "INSERT INTO test_cases (function_id, inputs, expected, actual, passed) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        function_id,
-                        _dump(case.inputs),
-                        _dump(case.expected),
-                        None if case.actual is None else _dump(case.actual),
-                        int(case.passed),
-                    ),
-                )
+            ).fetchall()
+            if existing and existing[0][1] and not record.verified:
+                function_id = cast(int, existing[0][0])
+                log.info("kept verified %s stored by another process", record.name)
+                record.id = function_id
+                return function_id
+            if existing:
+                function_id = cast(int, existing[0][0])
+                self._update_code(conn, function_id, record)
+                conn.execute("DELETE FROM test_cases WHERE function_id = ?", (function_id,))
+            else:
+                function_id = self._insert(conn, record)
+            self._insert_tests(conn, function_id, tests)
         record.id = function_id
         return function_id
+
+    def _insert(self, conn: apsw.Connection, record: FunctionRecord) -> int:
+        conn.execute(
+            "INSERT INTO functions (name, signature, tier, description, wat, wasm, compiled, "
+            "compiled_tag, shader, created_at, last_used_at, call_count, verified) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.name,
+                record.signature,
+                str(record.tier),
+                record.description,
+                record.wat,
+                record.wasm,
+                record.compiled,
+                record.compiled_tag,
+                record.shader,
+                record.created_at,
+                record.last_used_at,
+                record.call_count,
+                int(record.verified),
+            ),
+        )
+        return int(conn.last_insert_rowid())
+
+    def _update_code(self, conn: apsw.Connection, function_id: int, record: FunctionRecord) -> None:
+        conn.execute(
+            "UPDATE functions SET description = ?, wat = ?, wasm = ?, compiled = ?, "
+            "compiled_tag = ?, shader = ?, verified = ? WHERE id = ?",
+            (
+                record.description,
+                record.wat,
+                record.wasm,
+                record.compiled,
+                record.compiled_tag,
+                record.shader,
+                int(record.verified),
+                function_id,
+            ),
+        )
+
+    def _insert_tests(self, conn: apsw.Connection, function_id: int, tests: list[TestCase]) -> None:
+        for case in tests:
+            conn.execute(
+                "INSERT INTO test_cases (function_id, inputs, expected, actual, passed) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    function_id,
+                    _dump(case.inputs),
+                    _dump(case.expected),
+                    None if case.actual is None else _dump(case.actual),
+                    int(case.passed),
+                ),
+            )
 
     def update_compiled(self, function_id: int, compiled: bytes | None, tag: bytes | None) -> None:
         """Replace the cached native code of a function (None clears it)."""
@@ -382,6 +472,31 @@ class FunctionStore:
         finally:
             self.conn.close()
             self.conn = None  # type: ignore[assignment]
+
+
+def _is_writable(path: Path) -> bool:
+    """Return False if ``path`` has no write permission bit or this process may not write it.
+
+    The mode bits are checked too because ``os.access`` reports every file as
+    writable to root, and a file marked read-only should stay unchanged.
+    """
+    return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK)
+
+
+def _remove_new_side_files(wal: Path, shm: Path, wal_existed: bool, shm_existed: bool) -> None:
+    """Remove the WAL side files that a rejected file's read-only check created.
+
+    A read-only connection to a WAL-mode file creates an empty ``-wal`` and a
+    ``-shm`` index. They are removed only if they were new and the WAL is still
+    empty, so a file that another process opened meanwhile keeps its WAL.
+    """
+    try:
+        if not wal_existed and wal.exists() and wal.stat().st_size == 0:
+            wal.unlink()
+        if not shm_existed and shm.exists() and not wal.exists():
+            shm.unlink()
+    except OSError as exc:
+        log.info("could not remove side files of a rejected library: %s", exc)
 
 
 def _pragma_int(conn: apsw.Connection, sql: str) -> int:

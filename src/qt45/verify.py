@@ -75,11 +75,33 @@ def _parse_candidate(text: str) -> Any:
     body = re.sub(r",\s*([\]}])", r"\1", body)
     body = re.sub(r"(?<![\w.\"])-?(?:inf|infinity)(?![\w\"])", _infinity, body, flags=re.IGNORECASE)
     body = re.sub(r"(?<![\w.\"])nan(?![\w\"])", "NaN", body, flags=re.IGNORECASE)
+    decoder = json.JSONDecoder()
     try:
-        value, _ = json.JSONDecoder().raw_decode(body)
-    except ValueError:
-        return None
+        value, _ = decoder.raw_decode(body)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        return _leading_items(body, decoder) if body.startswith("[") else None
     return value
+
+
+def _leading_items(body: str, decoder: json.JSONDecoder) -> list[Any] | None:
+    """Decode the complete elements at the start of an array that does not parse whole.
+
+    Keeps the cases of a reply that was cut off, or cut to MAX_TEST_REPLY_CHARS,
+    and stops after one element more than MAX_CASES so the caller can say so.
+    """
+    items: list[Any] = []
+    position = 1
+    while len(items) <= MAX_CASES:
+        while position < len(body) and body[position] in " \t\r\n,":
+            position += 1
+        if position >= len(body) or body[position] == "]":
+            break
+        try:
+            item, position = decoder.raw_decode(body, position)
+        except (ValueError, RecursionError):
+            break
+        items.append(item)
+    return items or None
 
 
 def _infinity(match: re.Match[str]) -> str:
@@ -125,7 +147,7 @@ def parse_scalar_tests(reply: str, signature: Signature) -> ParsedTests:
         except (ValueError, Qt45Error) as exc:
             parsed.dropped.append(f"case {index}: {exc}")
     if len(raw_cases) > MAX_CASES:
-        parsed.dropped.append(f"{len(raw_cases) - MAX_CASES} cases beyond the first {MAX_CASES}")
+        parsed.dropped.append(f"cases beyond the first {MAX_CASES} were ignored")
     return parsed
 
 
