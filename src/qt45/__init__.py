@@ -4,20 +4,24 @@ An LLM writes each new function once as WebAssembly; qt45 compiles, verifies
 and stores it, and answers every later request from the library.
 """
 
+from .bench import BenchResult, bench
 from .config import Config, Limits
 from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
     CompileError,
+    GpuUnavailable,
     LlmError,
     LlmUnavailable,
     NotFoundError,
     ParseError,
     Qt45Error,
+    ShaderError,
     StoreError,
     SynthesisError,
     TrapError,
 )
+from .gpu import AdapterInfo, GpuContext
 from .llm import ChatModel, ChatTask, LlmClient
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
@@ -30,8 +34,10 @@ from .store import FunctionRecord, FunctionStore, TestCase
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterInfo",
     "ArgumentError",
     "ArrayRequest",
+    "BenchResult",
     "CallResult",
     "ChatModel",
     "ChatTask",
@@ -40,6 +46,8 @@ __all__ = [
     "ConsoleReporter",
     "FunctionRecord",
     "FunctionStore",
+    "GpuContext",
+    "GpuUnavailable",
     "Limits",
     "LlmClient",
     "LlmError",
@@ -51,6 +59,7 @@ __all__ = [
     "Reporter",
     "ScalarRequest",
     "ScriptedModel",
+    "ShaderError",
     "Signature",
     "Stats",
     "StoreError",
@@ -60,5 +69,6 @@ __all__ = [
     "TrapError",
     "WasmRuntime",
     "__version__",
+    "bench",
     "parse_line",
 ]
