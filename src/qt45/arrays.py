@@ -3,9 +3,9 @@
 An array function takes k f32 arrays of one length N and returns one f32
 array of length N. The module exports ``memory`` and a function
 ``name(ptr i32, len i32) -> i32``. The host writes the inputs back to back
-from offset 0 (input j starts at byte ``4 * N * j``), grows memory so that
-one more array fits after the inputs (the usual place for the result), calls
-``name(0, N)``, and reads N f32 from the byte offset the function returns.
+from offset 0, so input j starts at byte ``4 * N * j``. It grows memory so that
+one more array fits after the inputs, the usual place for the result. Then it
+calls ``name(0, N)`` and reads N f32 from the byte offset the function returns.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _to_f32(value: Any, position: int) -> np.ndarray:
     if too_large.any():
         index = int(np.argmax(too_large))
         raise ArgumentError(
-            f"input {position}, element {index}: {wide[index]!r} exceeds the float32 maximum"
+            f"input {position}, element {index}: {float(wide[index])!r} exceeds the float32 maximum"
         )
     return wide.astype(F32)
 
@@ -172,17 +172,17 @@ def array_input_count(signature: str) -> int:
     return params.count("f32[]")
 
 
-def format_array(values: np.ndarray, shown: int = 16) -> str:
+def format_array(values: np.ndarray, max_shown: int = 16) -> str:
     """Format an f32 result the way the REPL prints it; long arrays show their ends and length."""
     from .signature import format_value
 
-    items = [format_value(float(v), "f32") for v in values[:shown]]
-    if len(values) <= shown:
+    items = [format_value(float(v), "f32") for v in values[:max_shown]]
+    if len(values) <= max_shown:
         return "[" + ", ".join(items) + "]"
     tail = [format_value(float(v), "f32") for v in values[-2:]]
     return (
         "["
-        + ", ".join(items[: shown - 2])
+        + ", ".join(items[: max_shown - 2])
         + ", …, "
         + ", ".join(tail)
         + f"] ({len(values):,} elements)"

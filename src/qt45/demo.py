@@ -41,7 +41,7 @@ def scalar_steps() -> list[Request]:
 
 
 def simd_steps() -> list[Request]:
-    """The SIMD part of the demo: one function, generated once and then served from the library."""
+    """Return the SIMD part of the demo: one function, generated once, then served from the library."""
     description = "element-wise addition of two f32 arrays"
     return [
         ArrayRequest(Tier.SIMD, "vec_add_f32", description, ((1, 2, 3, 4), (10, 20, 30, 40))),
@@ -52,7 +52,7 @@ def simd_steps() -> list[Request]:
 
 
 def gpu_steps() -> list[Request]:
-    """The GPU part of the demo."""
+    """Return the GPU part of the demo."""
     description = "double all elements of an f32 array"
     return [
         ArrayRequest(Tier.GPU, "gpu_double_f32", description, (tuple(range(1, 9)),)),

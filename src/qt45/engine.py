@@ -95,7 +95,7 @@ class Qt45:
         return self._model
 
     def gpu_context(self) -> GpuContext:
-        """The GPU context, opened on the first GPU request; raises GpuUnavailable without an adapter."""
+        """Return the GPU context, opening it on first use; raises GpuUnavailable without an adapter."""
         if self._gpu is None:
             self._gpu = shared_context()
             self.reporter.step("gpu", f"adapter: {self._gpu.adapter.describe()}")
@@ -202,8 +202,8 @@ class Qt45:
         return None, ""
 
     def _generate(self, spec: TierSpec) -> FunctionRecord:
-        what = f"{spec.label.upper()} " if spec.label else ""
-        self.reporter.step("cache", f"miss — generating {what}via LLM...")
+        tier_name = f"{spec.label.upper()} " if spec.label else ""
+        self.reporter.step("cache", f"miss — generating {tier_name}via LLM...")
         synthesis = Synthesizer(self.model, self.reporter, self.config.max_attempts).synthesize(
             spec
         )

@@ -124,9 +124,9 @@ class GpuContext:
             ) from exc
         if adapter is None:
             raise GpuUnavailable(f"no GPU adapter is available. {NO_ADAPTER_FIX}")
-        wanted = ("max-buffer-size", "max-storage-buffer-binding-size")
+        raised_limits = ("max-buffer-size", "max-storage-buffer-binding-size")
         device = adapter.request_device_sync(
-            required_limits={key: adapter.limits[key] for key in wanted}
+            required_limits={key: adapter.limits[key] for key in raised_limits}
         )
         info = adapter.info
         name = info.get("device") or info.get("description") or "unnamed adapter"
@@ -190,8 +190,9 @@ def _native_stderr_to_log() -> Iterator[None]:
     """Send what native drivers write to file descriptor 2 to the log instead of the terminal.
 
     While adapters are enumerated, Mesa prints lines such as "error:
-    XDG_RUNTIME_DIR is invalid" on machines without a display session; they
-    are harmless for compute and would read like a qt45 error.
+    XDG_RUNTIME_DIR is invalid" on machines without a display session. They
+    do not affect compute work, but on the terminal they would read like a
+    qt45 error.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -263,6 +264,8 @@ class GpuCall:
     buffers: list[Any] = field(default_factory=list)
     shaders: list[str] = field(default_factory=list)
     allocated_bytes: int = 0
+    destroyed: int = 0
+    """Buffers destroyed so far by ``release``."""
 
     def define(self, linker: wasmtime.Linker) -> None:
         """Define the four ``gpu`` imports in ``linker``, bound to this call."""
@@ -284,6 +287,7 @@ class GpuCall:
         """Destroy every buffer of this call."""
         for buffer in self.buffers:
             buffer.destroy()
+            self.destroyed += 1
         self.buffers.clear()
         self.allocated_bytes = 0
 
@@ -355,7 +359,7 @@ class GpuCall:
     # -- checks ----------------------------------------------------------
 
     def read_shader(self, caller: wasmtime.Caller, shader_ptr: int, shader_len: int) -> str:
-        """Return the WGSL at ``shader_ptr``, whatever ``shader_len`` says.
+        """Return the WGSL at ``shader_ptr``, whatever the value of ``shader_len``.
 
         The text runs from ``shader_ptr`` to the first NUL byte or the end of
         the data segment that contains it, as the module declares it. A
@@ -432,21 +436,15 @@ class GpuCall:
 
 
 def run_gpu(
-    runtime: WasmRuntime,
-    context: GpuContext,
-    module: wasmtime.Module,
-    name: str,
-    segments: list[DataSegment],
-    inputs: list[np.ndarray],
-) -> tuple[np.ndarray, GpuCall]:
-    """Call a GPU-tier function once; returns the result and the finished call's record.
+    runtime: WasmRuntime, call: GpuCall, module: wasmtime.Module, inputs: list[np.ndarray]
+) -> np.ndarray:
+    """Call a GPU-tier function once with ``call``'s host functions; returns the result.
 
     The call's buffers are destroyed before this returns, also after a trap.
     """
-    call = GpuCall(context, name, segments, runtime.limits.memory_bytes)
     linker = wasmtime.Linker(runtime.engine)
     call.define(linker)
     try:
-        return run_array(runtime, module, name, inputs, linker), call
+        return run_array(runtime, module, call.name, inputs, linker)
     finally:
         call.release()

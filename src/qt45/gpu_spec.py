@@ -10,7 +10,7 @@ from .array_spec import ArraySpec
 from .arrays import check_array_exports
 from .datasegments import DataSegment, data_segments
 from .errors import CompileError, ShaderError, TrapError
-from .gpu import GpuContext, check_gpu_imports, run_gpu
+from .gpu import GpuCall, GpuContext, check_gpu_imports, run_gpu
 from .request import ArrayRequest
 from .runtime import CompiledModule, WasmRuntime
 from .signature import Tier
@@ -62,10 +62,9 @@ class GpuSpec(ArraySpec):
             np.arange(1, TRIAL_ELEMENTS + 1, dtype=np.float32) * (index + 1)
             for index in range(self.input_count)
         ]
+        call = self._new_call(segments)
         try:
-            _, call = run_gpu(
-                self.runtime, self.context, compiled.module, self.array.name, segments, trial
-            )
+            run_gpu(self.runtime, call, compiled.module, trial)
         except ShaderError:
             raise
         except TrapError as exc:
@@ -81,15 +80,12 @@ class GpuSpec(ArraySpec):
 
     def call_built(self, built: Built, inputs: list[np.ndarray]) -> np.ndarray:
         module: GpuModule = built.artifact
-        result, _ = run_gpu(
-            self.runtime,
-            self.context,
-            module.compiled.module,
-            self.array.name,
-            module.segments,
-            inputs,
+        return run_gpu(
+            self.runtime, self._new_call(module.segments), module.compiled.module, inputs
         )
-        return result
+
+    def _new_call(self, segments: list[DataSegment]) -> GpuCall:
+        return GpuCall(self.context, self.array.name, segments, self.runtime.limits.memory_bytes)
 
     def make_record(self, built: Built, verified: bool) -> FunctionRecord:
         module: GpuModule = built.artifact

@@ -82,8 +82,8 @@ class TierSpec(ABC):
     def missing_tests(self, tests: ParsedTests) -> str | None:
         """Return what the parsed cases fail to cover, or None when they suffice.
 
-        The loop asks the model once more with ``missing_tests_message``; a gap
-        that remains keeps the function unverified.
+        The loop sends ``missing_tests_message`` to the model once. A gap that
+        remains keeps the function unverified.
         """
         return None
 

@@ -13,7 +13,7 @@ from .array_spec import ArraySpec
 from .arrays import run_array
 from .datasegments import DataSegment
 from .errors import Qt45Error
-from .gpu import GpuContext, run_gpu
+from .gpu import GpuCall, GpuContext, run_gpu
 from .gpu_spec import GpuSpec, check_gpu_module
 from .request import ArrayRequest
 from .runtime import CompiledModule, WasmRuntime
@@ -83,10 +83,10 @@ class ArrayTiers:
         """Call a stored SIMD or GPU function once on f32 inputs; returns a float32 array."""
         loaded = self.load(record)
         if loaded.tier == Tier.GPU:
-            result, _ = run_gpu(
-                self.runtime, self.gpu(), loaded.module, loaded.name, loaded.segments, inputs
+            call = GpuCall(
+                self.gpu(), loaded.name, loaded.segments, self.runtime.limits.memory_bytes
             )
-            return result
+            return run_gpu(self.runtime, call, loaded.module, inputs)
         return run_array(self.runtime, loaded.module, loaded.name, inputs)
 
     def forget(self, function_id: int | None) -> None:

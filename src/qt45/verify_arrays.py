@@ -66,8 +66,8 @@ def _array_case(raw: Any, input_count: int) -> TestCase:
         raise ValueError(f"has {len(inputs)} input arrays, the function takes {input_count}")
     for position, array in enumerate([*inputs, expected], start=1):
         if not isinstance(array, list) or not all(_is_number(value) for value in array):
-            what = "expected" if position > len(inputs) else f"input {position}"
-            raise ValueError(f"{what} must be an array of numbers")
+            label = "expected" if position > len(inputs) else f"input {position}"
+            raise ValueError(f"{label} must be an array of numbers")
     total = sum(len(array) for array in inputs) + len(expected)
     if total > MAX_CASE_ELEMENTS:
         raise ValueError(f"has {total:,} elements; the maximum per case is {MAX_CASE_ELEMENTS:,}")
