@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from conftest import make_config
-from qt45 import GpuUnavailable
 from qt45.demo import run_demo
-from qt45.gpu import shared_context
+from test_gpu import open_adapter
 
 ARRAY_RESULTS = [
     "  [simd] [11, 22, 33, 44]",
@@ -28,10 +26,7 @@ def run_once(db_path: Path) -> list[str]:
 
 
 def test_demo_array_sections_twice(db_path: Path) -> None:
-    try:
-        shared_context()
-    except GpuUnavailable as exc:
-        pytest.skip(f"no wgpu adapter on this machine: {exc}")
+    open_adapter()
 
     first = run_once(db_path)
     second = run_once(db_path)

@@ -350,6 +350,8 @@ class GpuCall:
                 f"{self.context.max_workgroups} per dispatch",
             )
         shader = self.read_shader(caller, shader_ptr, shader_len)
+        # NOTE: qt45 sets no time limit on a dispatch, so a shader that never
+        # finishes blocks the call; the wasm fuel limit does not cover GPU work.
         with self.context.lock:
             pipeline = self.context.pipeline(shader)
             if workgroups:
