@@ -4,21 +4,25 @@ An LLM writes each new function once as WebAssembly; qt45 compiles, verifies
 and stores it, and answers every later request from the library.
 """
 
+from .bench import BenchResult, bench
 from .chat import ChatModel, ChatTask
 from .config import Config, Limits
 from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
     CompileError,
+    GpuUnavailable,
     LlmError,
     LlmUnavailable,
     NotFoundError,
     ParseError,
     Qt45Error,
+    ShaderError,
     StoreError,
     SynthesisError,
     TrapError,
 )
+from .gpu import AdapterInfo, GpuContext
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
@@ -40,8 +44,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AdapterInfo",
     "ArgumentError",
     "ArrayRequest",
+    "BenchResult",
     "CallResult",
     "ChatModel",
     "ChatTask",
@@ -50,6 +56,8 @@ __all__ = [
     "ConsoleReporter",
     "FunctionRecord",
     "FunctionStore",
+    "GpuContext",
+    "GpuUnavailable",
     "Limits",
     "LlmClient",
     "LlmError",
@@ -61,6 +69,7 @@ __all__ = [
     "Reporter",
     "ScalarRequest",
     "ScriptedModel",
+    "ShaderError",
     "Signature",
     "Stats",
     "StoreError",
@@ -70,5 +79,6 @@ __all__ = [
     "TrapError",
     "WasmRuntime",
     "__version__",
+    "bench",
     "parse_line",
 ]

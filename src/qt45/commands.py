@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .bench import bench
 from .engine import Qt45
 from .errors import ParseError
 from .parser import ARRAY_FORM, SCALAR_FORM, Command
@@ -19,6 +20,8 @@ HELP_ROWS = [
     (".info NAME", "Show a function's details: description, tier, times, aliases"),
     (".source NAME", "Print the WAT source"),
     (".tests NAME", "Show the stored test cases and their outcome"),
+    (".shader NAME", "Print the WGSL shader of a GPU function"),
+    (".bench NAME N", "Time a SIMD or GPU function on N pseudo-random elements"),
     (".delete NAME [SIGNATURE]", "Delete a function (every signature, or only one)"),
     (".help", "Show this help"),
     (".quit", "Exit (also Ctrl-D)"),
@@ -105,6 +108,8 @@ def _info(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
             ("aliases", ", ".join(aliases) if aliases else "none"),
             ("wasm size", f"{len(record.wasm)} bytes"),
         ]
+        if record.shader:
+            rows.append(("shader", f"{len(record.shader.encode())} bytes of WGSL; see .shader"))
         for key, value in rows:
             line = Text(f"{key:<12}", style="bold")
             line.append(value)
@@ -137,6 +142,46 @@ def _tests(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
             )
 
 
+@command("shader")
+def _shader(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    name = _one_name(args, ".shader NAME")
+    for record in lib.lookup(name):
+        if not record.shader:
+            console.print(
+                Text(f"{record.name} {record.signature} is a {record.tier} function: no shader")
+            )
+            continue
+        console.print(Text(f"// {record.name} {record.signature} [{record.tier}]", style="dim"))
+        console.print(Text(record.shader.rstrip("\n")))
+
+
+@command("bench")
+def _bench(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    if len(args) != 2:
+        raise ParseError("usage: .bench NAME N, e.g. .bench vec_add_f32 1000000")
+    name, count = args
+    try:
+        elements = int(count.replace("_", "").replace(",", ""))
+    except ValueError as exc:
+        raise ParseError(f"invalid element count {count!r}: expected an integer") from exc
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME")
+    table.add_column("TIER")
+    for column in ("ELEMENTS", "RUNS", "MEDIAN", "ELEMENTS/S", "GB/S"):
+        table.add_column(column, justify="right")
+    for result in bench(lib, name, elements):
+        table.add_row(
+            result.name,
+            str(result.tier),
+            f"{result.elements:,}",
+            str(result.runs),
+            f"{result.median_s * 1000:.3f} ms",
+            f"{result.elements_per_s:,.0f}",
+            f"{result.gb_per_s:.2f}",
+        )
+    console.print(table)
+
+
 @command("delete", "rm")
 def _delete(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
     if not args:
@@ -145,6 +190,7 @@ def _delete(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
     signature = " ".join(args[1:]) or None
     for record in lib.store.find_by_name(name):
         lib.runtime.forget(record.id)
+        lib.arrays.forget(record.id)
     deleted = lib.store.delete(name, signature)
     console.print(f"Deleted {deleted} function(s) named {name!r}.")
 

@@ -11,11 +11,11 @@ from .chat import ChatModel
 from .commands import library_table
 from .config import Config
 from .engine import Qt45
-from .errors import Qt45Error
-from .report import ConsoleReporter
-from .request import Request, ScalarRequest
+from .errors import GpuUnavailable, Qt45Error
+from .report import ConsoleReporter, Reporter
+from .request import ArrayRequest, Request, ScalarRequest
 from .scripted import ScriptedModel
-from .signature import Signature
+from .signature import Signature, Tier
 
 I32_PAIR = Signature(("i32", "i32"), ("i32",))
 
@@ -38,6 +38,38 @@ def scalar_steps() -> list[Request]:
         ScalarRequest("answer", "returns 42", Signature((), ("i32",)), ()),
         ScalarRequest("sum", "adds two numbers together", I32_PAIR, (7, 8)),
     ]
+
+
+def simd_steps() -> list[Request]:
+    """Return the SIMD part of the demo: one function, generated once, then served from the library."""
+    description = "element-wise addition of two f32 arrays"
+    return [
+        ArrayRequest(Tier.SIMD, "vec_add_f32", description, ((1, 2, 3, 4), (10, 20, 30, 40))),
+        ArrayRequest(
+            Tier.SIMD, "vec_add_f32", description, ((100, 200, 300, 400), (0.5, 0.5, 0.5, 0.5))
+        ),
+    ]
+
+
+def gpu_steps() -> list[Request]:
+    """Return the GPU part of the demo."""
+    description = "double all elements of an f32 array"
+    return [
+        ArrayRequest(Tier.GPU, "gpu_double_f32", description, (tuple(range(1, 9)),)),
+        ArrayRequest(Tier.GPU, "gpu_double_f32", description, ((10, 20, 30, 40),)),
+    ]
+
+
+def run_steps(lib: Qt45, reporter: Reporter, steps: list[Request]) -> int:
+    """Run requests in order; returns how many failed (each failure is reported, not raised)."""
+    failures = 0
+    for request in steps:
+        try:
+            lib.request(request)
+        except Qt45Error as exc:
+            failures += 1
+            reporter.step("error", str(exc))
+    return failures
 
 
 def choose_model(config: Config, console: Console) -> ChatModel | None:
@@ -73,12 +105,20 @@ def run_demo(config: Config, console: Console | None = None) -> int:
     failures = 0
 
     with Qt45(config, model=model, reporter=reporter) as lib:
-        for request in scalar_steps():
-            try:
-                lib.request(request)
-            except Qt45Error as exc:
-                failures += 1
-                reporter.step("error", str(exc))
+        failures += run_steps(lib, reporter, scalar_steps())
+
+        console.print()
+        console.print(Text("=== SIMD Demo ===", style="bold"))
+        failures += run_steps(lib, reporter, simd_steps())
+
+        console.print()
+        console.print(Text("=== GPU Demo ===", style="bold"))
+        try:
+            lib.gpu_context()
+        except GpuUnavailable as exc:
+            reporter.step("gpu", f"skipping the GPU demo: {exc}")
+        else:
+            failures += run_steps(lib, reporter, gpu_steps())
 
         lib.store.flush()
         console.print()

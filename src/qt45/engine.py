@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import atexit
 from dataclasses import dataclass
+from typing import Any
 
+from .arrays import format_array, to_f32_arrays
 from .chat import ChatModel
 from .config import Config
-from .errors import Qt45Error
+from .errors import ArgumentError, Qt45Error
+from .gpu import GpuContext, shared_context
 from .handle import ScalarFunction
 from .report import Reporter
-from .request import CallResult, Request, ScalarRequest
+from .request import ArrayRequest, CallResult, Request, ScalarRequest
 from .runtime import CompiledModule, LoadedFunction, WasmRuntime
 from .scalar import ScalarSpec
 from .scripted import ScriptedModel
 from .search import ExactSearch, Searcher
 from .signature import Scalar, Signature, Tier, convert_arguments, format_value
 from .store import FunctionRecord, FunctionStore
-from .synth import Synthesizer
+from .synth import Synthesizer, TierSpec
+from .tiers import ArrayTiers
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Qt45:
         self.runtime = WasmRuntime(self.config.limits, self.config.key_path)
         self.searcher: Searcher = searcher or ExactSearch()
         self._model = model
+        self._gpu: GpuContext | None = None
+        self.arrays = ArrayTiers(self.runtime, self.store, self.gpu_context)
         self.stats = Stats()
         self._closed = False
         atexit.register(self.close)
@@ -92,6 +98,13 @@ class Qt45:
                 self._model = LlmClient(self.config, progress=progress)
         return self._model
 
+    def gpu_context(self) -> GpuContext:
+        """Return the GPU context, opening it on first use; raises GpuUnavailable without an adapter."""
+        if self._gpu is None:
+            self._gpu = shared_context()
+            self.reporter.step("gpu", f"adapter: {self._gpu.adapter.describe()}")
+        return self._gpu
+
     @property
     def llm_calls(self) -> int:
         return self._model.calls if self._model is not None else 0
@@ -123,9 +136,21 @@ class Qt45:
         self.reporter.request(f"Request: {name} ({description}) {signature}")
         record, _ = self.find(request)
         if record is None:
-            record = self._generate(request)
+            record = self._generate(ScalarSpec(request, self.runtime))
         loaded = self._load_scalar(record)
         return ScalarFunction(record, loaded, self.runtime, self.store)
+
+    def call_array(self, tier: Tier | str, name: str, description: str, *inputs: Any) -> CallResult:
+        """Request a SIMD or GPU array function and call it on ``inputs``.
+
+        Each input is a list or numpy array of numbers, all of one length. The
+        result's ``value`` is a numpy float32 array of that length. Raises a
+        Qt45Error subclass as ``call`` does, and GpuUnavailable for the GPU tier
+        on a machine with no adapter.
+        """
+        if tier not in (Tier.SIMD, Tier.GPU, "simd", "gpu"):
+            raise ArgumentError(f"invalid array tier {tier!r}: use 'simd' or 'gpu'")
+        return self.request(ArrayRequest(Tier(tier), name, description, tuple(inputs)))
 
     def request(self, request: Request) -> CallResult:
         """Serve one request: exact hit, alias, search, or generation; then run it."""
@@ -149,7 +174,7 @@ class Qt45:
         args = convert_arguments(request.args, request.signature)
         record, source = self.find(request)
         if record is None:
-            record = self._generate(request)
+            record = self._generate(ScalarSpec(request, self.runtime))
             source = "generated"
         values = self._run_scalar(record, args)
         shown = _format_values(values, request.signature.results)
@@ -157,10 +182,21 @@ class Qt45:
         self.reporter.step("wasm", f"{shown}{suffix}")
         return CallResult(values, record, source, record.verified)
 
-    def _request_array(self, request: Request) -> CallResult:
-        raise Qt45Error(
-            f"the {request.tier} tier is not available in this version; use a scalar request"
-        )
+    def _request_array(self, request: ArrayRequest) -> CallResult:
+        if request.tier == Tier.GPU:
+            self.gpu_context()
+        self.reporter.request(request.describe())
+        inputs = to_f32_arrays(request.inputs)
+        record, source = self.find(request)
+        if record is None:
+            record = self._generate(self.arrays.spec(request))
+            source = "generated"
+        values = self.arrays.run(record, inputs)
+        if record.id is not None:
+            self.store.record_call(record.id)
+        suffix = "" if record.verified else " (unverified)"
+        self.reporter.step(str(record.tier), f"{format_array(values)}{suffix}")
+        return CallResult([values], record, source, record.verified)
 
     def find(self, request: Request) -> tuple[FunctionRecord | None, str]:
         """Look the request up without generating: exact hit, then alias, then search."""
@@ -186,9 +222,9 @@ class Qt45:
             return match.function, "search"
         return None, ""
 
-    def _generate(self, request: ScalarRequest) -> FunctionRecord:
-        self.reporter.step("cache", "miss — generating via LLM...")
-        spec = ScalarSpec(request, self.runtime)
+    def _generate(self, spec: TierSpec) -> FunctionRecord:
+        tier_name = f"{spec.label.upper()} " if spec.label else ""
+        self.reporter.step("cache", f"miss — generating {tier_name}via LLM...")
         synthesis = Synthesizer(self.model, self.reporter, self.config.max_attempts).synthesize(
             spec
         )
@@ -197,6 +233,7 @@ class Qt45:
         # Another process may have stored this function meanwhile; serve what the library holds.
         record = self.store.get_by_id(function_id) or record
         self.runtime.forget(record.id)
+        self.arrays.forget(record.id)
         self.stats.generated += 1
         self.reporter.step("store", f"saved function: {record.name!r} (tier: {record.tier})")
         return record

@@ -24,6 +24,10 @@ class CompileError(Qt45Error):
     """WAT that does not compile, or a module that breaks the tier's contract."""
 
 
+class ShaderError(CompileError):
+    """A WGSL shader that wgpu rejects, or a dispatch the GPU tier's contract forbids."""
+
+
 class TrapError(Qt45Error):
     """A WebAssembly trap or an execution limit that stopped a call."""
 
@@ -47,6 +51,10 @@ class LlmUnavailable(LlmError):
 
 class SynthesisError(Qt45Error):
     """Every generation attempt failed, so nothing was stored."""
+
+
+class GpuUnavailable(Qt45Error):
+    """No GPU adapter (hardware or software) is available for the GPU tier."""
 
 
 class NotFoundError(Qt45Error):

@@ -17,7 +17,7 @@ from .extract import extract_modules
 from .report import Reporter
 from .request import Request
 from .store import FunctionRecord, TestCase
-from .verify import ParsedTests, TestReport
+from .verify import MAX_CASES, ParsedTests, TestReport
 
 MAX_ERROR_CHARS = 2_000
 
@@ -78,6 +78,17 @@ class TierSpec(ABC):
 
     def describe_case(self, case: TestCase) -> str:
         return f"inputs {case.inputs}: expected {case.expected}, got {case.actual}"
+
+    def missing_tests(self, tests: ParsedTests) -> str | None:
+        """Return what the parsed cases fail to cover, or None when they suffice.
+
+        The loop sends ``missing_tests_message`` to the model once. A gap that
+        remains keeps the function unverified.
+        """
+        return None
+
+    def missing_tests_message(self, missing: str) -> str:
+        return missing
 
 
 class Synthesizer:
@@ -141,7 +152,8 @@ class Synthesizer:
                 f"{_first_line(last_error)}. Nothing was stored. Try again, describe the function "
                 "more precisely, raise --max-attempts, or use a stronger model."
             )
-        return self._finish(spec, best, self.model.calls - calls_before)
+        missing = tests.missing if tests is not None else None
+        return self._finish(spec, best, missing, self.model.calls - calls_before)
 
     def _build_first(self, spec: TierSpec, reply: str) -> Built:
         candidates = extract_modules(reply)
@@ -159,34 +171,68 @@ class Synthesizer:
         raise first_error
 
     def _request_tests(self, spec: TierSpec) -> ParsedTests:
+        messages = spec.tests_messages()
+        tests = self._ask_tests(spec, messages)
+        missing = spec.missing_tests(tests)
+        if missing is None:
+            return tests
+
+        self.reporter.step("test", f"asking for more test cases: {missing}")
+        messages.append({"role": "user", "content": spec.missing_tests_message(missing)})
+        more = self._ask_tests(spec, messages)
+        merged = ParsedTests(_merge_cases(tests.cases, more.cases), tests.dropped + more.dropped)
+        merged.missing = spec.missing_tests(merged)
+        return merged
+
+    def _ask_tests(self, spec: TierSpec, messages: list[Message]) -> ParsedTests:
+        """Send ``messages`` and parse the reply; the reply is appended to ``messages``."""
         name = spec.request.name
         try:
-            reply = self.model.chat(
-                spec.tests_messages(), ChatTask("tests", name, spec.request.tier)
-            )
+            reply = self.model.chat(messages, ChatTask("tests", name, spec.request.tier))
         except LlmUnavailable:
             raise
         except LlmError as exc:
             self.reporter.step("test", f"could not get test cases: {exc}")
             return ParsedTests()
+        messages.append({"role": "assistant", "content": reply})
         tests = spec.parse_tests(reply)
         for note in tests.dropped:
             self.reporter.step("test", f"dropped malformed test: {note}")
         return tests
 
     def _finish(
-        self, spec: TierSpec, best: tuple[Built, TestReport | None], calls: int
+        self,
+        spec: TierSpec,
+        best: tuple[Built, TestReport | None],
+        missing: str | None,
+        calls: int,
     ) -> Synthesis:
         built, report = best
-        verified = report is not None and report.all_passed
+        verified = report is not None and report.all_passed and missing is None
         if report is None:
             self.reporter.step("test", "no valid test cases — stored unverified")
+        elif report.all_passed and missing is not None:
+            self.reporter.step(
+                "test", f"{report.passed}/{report.total} passed — stored unverified: {missing}"
+            )
         elif verified:
             self.reporter.step("test", f"{report.passed}/{report.total} passed — verified")
         else:
             self.reporter.step("test", f"{report.passed}/{report.total} passed — stored unverified")
         tests = report.cases if report is not None else []
         return Synthesis(spec.make_record(built, verified), built, tests, verified, calls)
+
+
+def _merge_cases(first: list[TestCase], second: list[TestCase]) -> list[TestCase]:
+    """Return the cases of both lists without repeats, at most MAX_CASES of them."""
+    merged: list[TestCase] = []
+    seen: set[str] = set()
+    for case in [*first, *second]:
+        key = repr((case.inputs, case.expected))
+        if key not in seen:
+            seen.add(key)
+            merged.append(case)
+    return merged[:MAX_CASES]
 
 
 def _fresh(cases: list[TestCase]) -> list[TestCase]:

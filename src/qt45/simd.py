@@ -1,0 +1,56 @@
+"""The SIMD tier: f32 arrays in linear memory, processed with v128 instructions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .array_spec import ArraySpec
+from .arrays import check_array_exports, run_array
+from .errors import CompileError
+from .runtime import CompiledModule
+from .signature import Tier
+from .store import FunctionRecord
+from .synth import Built
+
+
+def check_simd_module(compiled: CompiledModule, name: str) -> None:
+    """Check the SIMD contract: no imports, ``memory`` and ``name: (i32, i32) -> i32`` exported."""
+    imports = compiled.module.imports
+    if imports:
+        listed = ", ".join(f"{item.module}.{item.name}" for item in imports)
+        raise CompileError(
+            f"the module imports {listed}, but SIMD functions may import nothing; "
+            "remove every import"
+        )
+    check_array_exports(compiled.module, name)
+
+
+class SimdSpec(ArraySpec):
+    """Prompts, checks and tests of the SIMD tier."""
+
+    label = "simd"
+    prompt_prefix = "simd"
+
+    def build(self, wat: str) -> Built:
+        compiled = self.runtime.compile(wat)
+        check_simd_module(compiled, self.array.name)
+        return Built(wat=wat, artifact=compiled)
+
+    def call_built(self, built: Built, inputs: list[np.ndarray]) -> np.ndarray:
+        compiled: CompiledModule = built.artifact
+        return run_array(self.runtime, compiled.module, self.array.name, inputs)
+
+    def make_record(self, built: Built, verified: bool) -> FunctionRecord:
+        compiled: CompiledModule = built.artifact
+        native, tag = self.runtime.serialize(compiled)
+        return FunctionRecord(
+            name=self.array.name,
+            signature=self.array.signature_text,
+            tier=Tier.SIMD,
+            description=self.array.description,
+            wat=built.wat,
+            wasm=compiled.wasm,
+            compiled=native,
+            compiled_tag=tag,
+            verified=verified,
+        )
