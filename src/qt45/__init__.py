@@ -4,7 +4,6 @@ An LLM writes each new function once as WebAssembly; qt45 compiles, verifies
 and stores it, and answers every later request from the library.
 """
 
-from .bench import BenchResult, bench
 from .chat import ChatModel, ChatTask
 from .config import Config, Limits
 from .engine import Qt45, Stats
@@ -22,7 +21,6 @@ from .errors import (
     SynthesisError,
     TrapError,
 )
-from .gpu import AdapterInfo, GpuContext
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
@@ -40,6 +38,15 @@ def __getattr__(name: str) -> object:
         from .llm import LlmClient
 
         return LlmClient
+    # These pull in numpy and the GPU tier, which load on first use.
+    if name in ("BenchResult", "bench"):
+        from . import arraybench as bench_module
+
+        return getattr(bench_module, name)
+    if name in ("AdapterInfo", "GpuContext"):
+        from . import gpu
+
+        return getattr(gpu, name)
     raise AttributeError(f"module 'qt45' has no attribute {name!r}")
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .bench import bench
+from .arraybench import bench
 from .engine import Qt45
 from .errors import ParseError
 from .parser import ARRAY_FORM, SCALAR_FORM, Command
@@ -157,6 +157,7 @@ def _shader(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
 
 @command("bench")
 def _bench(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+
     if len(args) != 2:
         raise ParseError("usage: .bench NAME N, e.g. .bench vec_add_f32 1000000")
     name, count = args

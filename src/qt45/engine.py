@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import atexit
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .arrays import format_array, to_f32_arrays
 from .chat import ChatModel
 from .config import Config
 from .errors import ArgumentError, Qt45Error
-from .gpu import GpuContext, shared_context
 from .handle import ScalarFunction
 from .report import Reporter
 from .request import ArrayRequest, CallResult, Request, ScalarRequest
@@ -21,7 +19,12 @@ from .search import ExactSearch, Searcher
 from .signature import Scalar, Signature, Tier, convert_arguments, format_value
 from .store import FunctionRecord, FunctionStore
 from .synth import Synthesizer, TierSpec
-from .tiers import ArrayTiers
+
+if TYPE_CHECKING:
+    # The array tiers import numpy and the GPU tier wgpu; both load on first use
+    # so that scalar work (and qt45 -c) starts quickly.
+    from .gpu import GpuContext
+    from .tiers import ArrayTiers
 
 
 @dataclass
@@ -61,7 +64,7 @@ class Qt45:
         self.searcher: Searcher = searcher or ExactSearch()
         self._model = model
         self._gpu: GpuContext | None = None
-        self.arrays = ArrayTiers(self.runtime, self.store, self.gpu_context)
+        self._arrays: ArrayTiers | None = None
         self.stats = Stats()
         self._closed = False
         atexit.register(self.close)
@@ -98,9 +101,20 @@ class Qt45:
                 self._model = LlmClient(self.config, progress=progress)
         return self._model
 
+    @property
+    def arrays(self) -> ArrayTiers:
+        """The SIMD and GPU tiers, created on first use."""
+        if self._arrays is None:
+            from .tiers import ArrayTiers
+
+            self._arrays = ArrayTiers(self.runtime, self.store, self.gpu_context)
+        return self._arrays
+
     def gpu_context(self) -> GpuContext:
         """Return the GPU context, opening it on first use; raises GpuUnavailable without an adapter."""
         if self._gpu is None:
+            from .gpu import shared_context
+
             self._gpu = shared_context()
             self.reporter.step("gpu", f"adapter: {self._gpu.adapter.describe()}")
         return self._gpu
@@ -183,6 +197,8 @@ class Qt45:
         return CallResult(values, record, source, record.verified)
 
     def _request_array(self, request: ArrayRequest) -> CallResult:
+        from .arrays import format_array, to_f32_arrays
+
         if request.tier == Tier.GPU:
             self.gpu_context()
         self.reporter.request(request.describe())
@@ -233,7 +249,8 @@ class Qt45:
         # Another process may have stored this function meanwhile; serve what the library holds.
         record = self.store.get_by_id(function_id) or record
         self.runtime.forget(record.id)
-        self.arrays.forget(record.id)
+        if self._arrays is not None:
+            self._arrays.forget(record.id)
         self.stats.generated += 1
         self.reporter.step("store", f"saved function: {record.name!r} (tier: {record.tier})")
         return record
