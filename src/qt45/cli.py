@@ -13,6 +13,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import Config
+from .embeddings import resolve_model_name
 from .errors import Qt45Error
 
 
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stack-kb", type=int, metavar="KB", help="wasm stack limit (env QT45_STACK_KB)"
     )
+    parser.add_argument(
+        "--embedding-model",
+        metavar="NAME",
+        help="embedding model of the search: all-MiniLM-L6-v2 (default, ships with qt45), "
+        "bge-small-en-v1.5 (downloaded on first use) or none (env QT45_EMBEDDING_MODEL)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     parser.add_argument("--version", action="version", version=f"qt45 {__version__}")
     return parser
@@ -72,6 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         verbose=args.verbose or None,
         stream=False if args.no_stream else None,
         show_progress=False if args.json else None,
+        embedding_model=args.embedding_model,
     )
     limits = config.limits
     if args.fuel is not None:
@@ -80,6 +88,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         limits = replace(limits, memory_bytes=_positive(args.memory_mb, "--memory-mb") * 2**20)
     if args.stack_kb is not None:
         limits = replace(limits, wasm_stack_bytes=_positive(args.stack_kb, "--stack-kb") * 1024)
+    resolve_model_name(config.embedding_model)
     if config.max_attempts < 1:
         raise Qt45Error(f"--max-attempts must be at least 1, got {config.max_attempts}")
     return replace(config, limits=limits) if limits != config.limits else config

@@ -6,14 +6,16 @@ import atexit
 from dataclasses import dataclass
 
 from .config import Config
+from .embeddings import LazyEmbedder
 from .errors import Qt45Error
+from .guard import TestGuard
 from .llm import ChatModel, LlmClient
 from .report import Reporter
 from .request import CallResult, Request, ScalarRequest
 from .runtime import CompiledModule, LoadedFunction, WasmRuntime
 from .scalar import ScalarSpec
 from .scripted import ScriptedModel
-from .search import ExactSearch, Searcher
+from .search import HybridSearch, Searcher
 from .signature import Scalar, Signature, Tier, convert_arguments, format_value
 from .store import FunctionRecord, FunctionStore
 from .synth import Synthesizer
@@ -53,7 +55,15 @@ class Qt45:
         self.reporter = reporter or Reporter()
         self.store = FunctionStore(self.config.db_path)
         self.runtime = WasmRuntime(self.config.limits, self.config.key_path)
-        self.searcher: Searcher = searcher or ExactSearch()
+        self.embedder = LazyEmbedder(self.config.embedding_model)
+        self.guard = TestGuard(lambda: self.model, self.runtime, self.reporter)
+        self.searcher: Searcher = searcher or HybridSearch(
+            self.store,
+            self.embedder,
+            self.guard,
+            self.reporter,
+            show_progress=self.config.show_progress,
+        )
         self._model = model
         self.stats = Stats()
         self._closed = False
@@ -87,6 +97,12 @@ class Qt45:
                 progress = self.reporter if self.config.show_progress else None
                 self._model = LlmClient(self.config, progress=progress)
         return self._model
+
+    def warm_up(self) -> None:
+        """Start loading the search's embedding model in the background."""
+        preload = getattr(self.searcher, "preload", None)
+        if callable(preload):
+            preload()
 
     @property
     def llm_calls(self) -> int:
@@ -162,15 +178,19 @@ class Qt45:
                 "search",
                 f"matched {match.function.name!r} via {match.via} (score: {match.score:.4f})",
             )
+            if match.function.id is not None:
+                self.store.add_alias(
+                    request.name, request.signature_text, request.tier, match.function.id
+                )
+            self.guard.forget(request)
             return match.function, "search"
         return None, ""
 
     def _generate(self, request: ScalarRequest) -> FunctionRecord:
         self.reporter.step("cache", "miss — generating via LLM...")
         spec = ScalarSpec(request, self.runtime)
-        synthesis = Synthesizer(self.model, self.reporter, self.config.max_attempts).synthesize(
-            spec
-        )
+        synthesizer = Synthesizer(self.model, self.reporter, self.config.max_attempts)
+        synthesis = synthesizer.synthesize(spec, self.guard.take_tests(request))
         record = synthesis.record
         self.store.save(record, synthesis.tests)
         self.runtime.forget(record.id)
