@@ -138,7 +138,8 @@ def query_terms(name: str, description: str) -> list[str]:
     """Return the distinct words to search for: name parts, the joined name, description words.
 
     Each term is added with the expansion of a known abbreviation. Stop words
-    are dropped, and at most MAX_TERMS terms are kept.
+    and bare numbers (the 1 of "returns 1 if ...") are dropped, and at most
+    MAX_TERMS terms are kept.
     """
     name_words = split_name(name)
     terms: list[str] = list(name_words)
@@ -152,7 +153,7 @@ def query_terms(name: str, description: str) -> list[str]:
         expanded.extend(ABBREVIATIONS.get(term, "").split())
     seen: dict[str, None] = {}
     for term in expanded:
-        if term and term not in STOPWORDS and term not in seen:
+        if term and not term.isdigit() and term not in STOPWORDS and term not in seen:
             seen[term] = None
     return list(seen)[:MAX_TERMS]
 

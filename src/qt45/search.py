@@ -65,8 +65,8 @@ class Thresholds:
 
 
 THRESHOLDS = {
-    "all-MiniLM-L6-v2": Thresholds(max_distance=0.40, corroborated_distance=0.60),
-    "bge-small-en-v1.5": Thresholds(max_distance=0.22, corroborated_distance=0.32),
+    "all-MiniLM-L6-v2": Thresholds(max_distance=0.55, corroborated_distance=0.65),
+    "bge-small-en-v1.5": Thresholds(max_distance=0.30, corroborated_distance=0.36),
 }
 """Chosen on the reuse benchmark (benchmarks/reuse.py) for MiniLM.
 
