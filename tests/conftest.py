@@ -16,7 +16,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep keys, history and settings of the tests out of the user's home."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("QT45_DB", "QT45_LLM_URL", "QT45_MODEL", "QT45_API_KEY", "OPENAI_API_KEY", "QT45_LLM"):
+    for name in (
+        "QT45_DB",
+        "QT45_LLM_URL",
+        "QT45_MODEL",
+        "QT45_API_KEY",
+        "OPENAI_API_KEY",
+        "QT45_LLM",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

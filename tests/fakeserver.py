@@ -96,8 +96,10 @@ class FakeLlmServer:
                     message = f'model "{body.get("model")}" not found, try pulling it first'
                     self._send_json(404, {"error": {"message": message, "type": "api_error"}})
                     return
-                reply = server.replies.popleft() if server.replies else Reply(
-                    status=500, error="the fake server has no scripted reply left"
+                reply = (
+                    server.replies.popleft()
+                    if server.replies
+                    else Reply(status=500, error="the fake server has no scripted reply left")
                 )
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -106,13 +108,17 @@ class FakeLlmServer:
                     self.connection.shutdown(2)
                     return
                 if reply.status != 200:
-                    self._send_json(reply.status, {"error": {"message": reply.error or "error"}}, reply.headers)
+                    self._send_json(
+                        reply.status, {"error": {"message": reply.error or "error"}}, reply.headers
+                    )
                 elif body.get("stream"):
                     self._stream(reply)
                 else:
                     self._whole(reply)
 
-            def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _send_json(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -158,7 +164,17 @@ class FakeLlmServer:
                     content = content[: len(content) // 2]
                 step = max(1, reply.chunk_chars)
                 for start in range(0, len(content), step):
-                    self._event({"choices": [{"index": 0, "delta": {"content": content[start:start + step]}, "finish_reason": None}]})
+                    self._event(
+                        {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"content": content[start : start + step]},
+                                    "finish_reason": None,
+                                }
+                            ]
+                        }
+                    )
                 if reply.malformed:
                     self.wfile.write(b"data: {not json\n\n")
                     self.wfile.flush()
@@ -166,7 +182,9 @@ class FakeLlmServer:
                 if reply.truncate:
                     self.wfile.flush()
                     return
-                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
+                self._event(
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]}
+                )
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 

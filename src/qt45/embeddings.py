@@ -180,6 +180,13 @@ def _hub_files(repo: str) -> tuple[Path, Path]:
             "installed; run `pip install huggingface_hub`, or use the default model"
         ) from exc
     try:
+        model_path = hf_hub_download(repo, "onnx/model.onnx", local_files_only=True)
+        tokenizer_path = hf_hub_download(repo, "tokenizer.json", local_files_only=True)
+        return Path(model_path), Path(tokenizer_path)
+    except Exception:  # not in the local cache yet: download below
+        log.info("embedding model %s is not cached; downloading it", repo)
+    try:
+        # NOTE: without a network, huggingface_hub retries for about 20 s before it fails.
         model_path = hf_hub_download(repo, "onnx/model.onnx")
         tokenizer_path = hf_hub_download(repo, "tokenizer.json")
     except Exception as exc:  # huggingface_hub raises many types for network and cache failures
@@ -191,9 +198,22 @@ def _hub_files(repo: str) -> tuple[Path, Path]:
     return Path(model_path), Path(tokenizer_path)
 
 
+_LOADED: dict[str, OnnxEmbedder] = {}
+_LOADING = threading.Lock()
+
+
 def load_embedding_model(name: str) -> OnnxEmbedder:
-    """Load the named model; raises EmbeddingUnavailable with the cause and the fix."""
-    profile = MODEL_PROFILES[resolve_model_name(name)]
+    """Load the named model once per process; raises EmbeddingUnavailable with the cause and the fix."""
+    canonical = resolve_model_name(name)
+    with _LOADING:
+        model = _LOADED.get(canonical)
+        if model is None:
+            model = _load(MODEL_PROFILES[canonical])
+            _LOADED[canonical] = model
+        return model
+
+
+def _load(profile: ModelProfile) -> OnnxEmbedder:
     if profile.hub_repo is None:
         model_path, tokenizer_path = _bundled_minilm_files()
     else:
@@ -240,7 +260,7 @@ class LazyEmbedder:
                 try:
                     self._model = load_embedding_model(self.name)
                 except EmbeddingUnavailable as exc:
-                    log.warning("embedding model %s unavailable: %s", self.name, exc)
+                    log.info("embedding model %s unavailable: %s", self.name, exc)
                     self.error = exc
             return self._model
 

@@ -148,6 +148,27 @@ class HybridSearch:
         if self.embedder is not None and self.mode != "keyword":
             self.embedder.preload()
 
+    def describe(self) -> str:
+        """Return one line saying which evidence the search uses."""
+        if self.mode == "keyword" or self.embedder is None:
+            return "search: keywords (BM25) only"
+        if self.embedder.get() is None:
+            return (
+                f"search: keywords (BM25) only; embedding model unavailable: {self.embedder.error}"
+            )
+        where = "sqlite-vec in SQLite" if self.vectors.in_sqlite else "numpy"
+        thresholds = self.thresholds
+        limits = (
+            f", candidates within cosine distance {thresholds.max_distance:g} "
+            f"({thresholds.corroborated_distance:g} with a keyword match)"
+            if thresholds
+            else ""
+        )
+        return (
+            f"search: {self.mode}, BM25 + {self.embedder.name} vectors ({where}), "
+            f"reciprocal rank fusion k={RRF_K}{limits}"
+        )
+
     @property
     def thresholds(self) -> Thresholds | None:
         if self.embedder is None:

@@ -76,7 +76,7 @@ class VectorIndex:
         self.reused = 0
         """Functions that took a stored vector of identical text instead of a new embedding."""
         self._checked_model: str | None = None
-        self._state: tuple[int, int] | None = None
+        self._state: tuple[int, int, int] | None = None
 
     # -- keeping vectors in step ----------------------------------------
 
@@ -84,8 +84,8 @@ class VectorIndex:
         """Embed every function that has no current vector for ``model``.
 
         The first call for a model compares the text hash of every function;
-        later calls look only for functions added since, which costs one
-        ``count(*)`` query while nothing changed.
+        later calls look only for functions added or replaced since, which
+        costs one small query while nothing changed.
         """
         state = self._library_state()
         if self._checked_model == model.name and state == self._state:
@@ -99,9 +99,17 @@ class VectorIndex:
         self._checked_model = model.name
         self._state = self._library_state()
 
-    def _library_state(self) -> tuple[int, int]:
-        row = self.store.query("SELECT count(*), coalesce(max(id), 0) FROM functions")[0]
-        return int(row[0]), int(row[1])
+    def _library_state(self) -> tuple[int, int, int]:
+        """Return numbers that change whenever a function is added, deleted or replaced.
+
+        A replaced function may get its old row id back, so the count of
+        released vectors (``function_id`` NULL) is part of the state.
+        """
+        row = self.store.query(
+            "SELECT (SELECT count(*) FROM functions), (SELECT coalesce(max(id), 0) FROM functions), "
+            "(SELECT count(*) FROM embeddings WHERE function_id IS NULL)"
+        )[0]
+        return int(row[0]), int(row[1]), int(row[2])
 
     def _stale(self, model: EmbeddingModel, full: bool) -> list[_Pending]:
         if full:
