@@ -7,9 +7,9 @@ Run from the repository root:
     python benchmarks/reuse.py --no-latency    # reuse table only
 
 Two libraries of real WAT modules (benchmarks/reuse_library.py) are
-compiled with wasmtime and stored in temporary SQLite files. Library A holds
+compiled with wasmtime and stored in temporary SQLite files. Library A contains
 one side of ten near-opposite pairs (add, max, double, floor, sin, ...),
-library B the other side, and both hold thirteen other functions. Each
+library B the other side, and both contain thirteen other functions. Each
 labelled case (benchmarks/reuse_cases.py) sends one request to one library
 and compares the decision with the label: reuse function X, or generate.
 

@@ -6,8 +6,8 @@ doing that job (often it has the near-opposite). ``kind`` groups the cases:
 
 - ``paraphrase``: the same job described in other words or with a synonym;
 - ``naming``: another naming style (camelCase, abbreviations such as ``dec``);
-- ``opposite``: the library holds only a near-opposite, so reuse is wrong;
-- ``unrelated``: the library holds only related but different functions.
+- ``opposite``: the library contains only a near-opposite, so reuse is wrong;
+- ``unrelated``: the library contains only related but different functions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Case:
     name: str
     description: str
     intent: str
-    """The job the request asks for: a key of reuse_library.INTENTS."""
+    """The job the request is for: a key of reuse_library.INTENTS."""
     expected: str | None
     kind: str
 
@@ -32,7 +32,7 @@ def _pair(
     first_requests: list[tuple[str, str, str]],
     second_requests: list[tuple[str, str, str]],
 ) -> list[Case]:
-    """Cases for a near-opposite pair: library A holds ``first``, library B holds ``second``.
+    """Cases for a near-opposite pair: library A contains ``first``, library B ``second``.
 
     Every request is asked of both libraries: reuse where its own job is
     stored, generation where only the opposite is.
@@ -231,7 +231,7 @@ CASES: list[Case] = [
         "hypotenuse",
         "naming",
     ),
-    # Jobs that no library holds; related functions with the same signature are stored.
+    # Jobs that no library contains; related functions with the same signature are stored.
     Case("A", "triple", "multiplies an integer by three", "triple", None, "unrelated"),
     Case("B", "triple", "multiplies an integer by three", "triple", None, "unrelated"),
     Case("A", "cube", "cubes an integer", "cube", None, "unrelated"),

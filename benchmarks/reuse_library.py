@@ -505,4 +505,4 @@ LIBRARIES = {
     "A": [first for first, _ in PAIRS] + SHARED,
     "B": [second for _, second in PAIRS] + SHARED,
 }
-"""Library A holds one side of every near-opposite pair, library B the other."""
+"""Library A contains one side of every near-opposite pair, library B the other."""

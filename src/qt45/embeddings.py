@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 NO_EMBEDDING_MODEL = "none"
 MAX_TOKENS = 128
-"""Texts are cut to this many tokens; function descriptions are far shorter."""
+"""Texts are cut to this many tokens, far more than a function description needs."""
 
 
 class EmbeddingUnavailable(Qt45Error):
@@ -40,7 +40,7 @@ class EmbeddingUnavailable(Qt45Error):
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """What qt45 knows about one embedding model: where it comes from and how to pool it."""
+    """Facts about one embedding model: its source, vector dimension and pooling."""
 
     name: str
     dimension: int
@@ -48,7 +48,6 @@ class ModelProfile:
     """``mean`` (average of token vectors) or ``cls`` (the first token's vector)."""
     hub_repo: str | None = None
     """Hugging Face repository to download from; None for a model that ships in a package."""
-    query_prefix: str = ""
 
 
 MODEL_PROFILES = {

@@ -2,9 +2,9 @@
 
 Search finds functions that look alike, and near-opposites (add and
 subtract, min and max, floor and ceil) look very alike. Before a candidate is
-reused, the guard asks the model for test cases of the *request*, with the
-same prompt the generation loop uses, and runs the candidate against them in
-wasmtime. One model call confirms or rejects any number of candidates, and
+reused, the guard requests test cases of the *request* from the model, with
+the same prompt the generation loop uses, and runs the candidate against
+them in wasmtime. One model call confirms or rejects any number of candidates, and
 when no candidate passes, the generation loop takes the same test cases
 instead of asking again, so the guard adds no model call to a generation.
 """
@@ -66,7 +66,7 @@ class TestGuard:
     def confirm(self, request: Request, candidate: FunctionRecord) -> Verdict:
         """Run ``candidate`` against the request's test cases; accepted only if all pass.
 
-        Raises LlmUnavailable when no model answers, as generation would.
+        Raises LlmUnavailable when no model server responds, as generation would.
         """
         if not isinstance(request, ScalarRequest) or not self.supports(request):
             return Verdict(False, 0, 0, f"reuse in the {request.tier} tier is not checked yet")
@@ -121,7 +121,7 @@ class TestGuard:
     def take_tests(self, request: Request) -> ParsedTests | None:
         """Hand over (and forget) the test cases fetched for ``request``, for the generation loop.
 
-        Returns None when there are none or none were valid, so that the loop asks again.
+        Returns None when there are none or none were valid, so that the loop requests new ones.
         """
         tests = self._tests.pop(_request_key(request), None)
         return tests if tests is not None and tests.cases else None

@@ -5,7 +5,7 @@ twice, by BM25 over the words of name and description and by cosine distance
 between embeddings, and fuses the two rankings with reciprocal rank fusion
 (k = 60). The best candidates within the embedding model's distance
 thresholds go to the reuse guard, which runs each against test cases written
-for the request; the first that passes them all is reused.
+for the request. The first candidate that passes them all is reused.
 """
 
 from __future__ import annotations
@@ -70,16 +70,15 @@ THRESHOLDS = {
 }
 """Chosen on the reuse benchmark (benchmarks/reuse.py) for MiniLM.
 
-NOTE: the BGE values are an estimate scaled from MiniLM's: BGE's cosine
-distances between related texts are about half as large. They were not
-measured here, because BGE cannot be downloaded on the machines this was
-built on, and the reuse guard keeps wrong reuses out either way.
+NOTE: the BGE values are a guess that has not been measured, because BGE
+could not be downloaded where the thresholds were chosen. The guard keeps
+wrong reuses out with any thresholds, but recall with BGE is unknown.
 """
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """What to search for; ``tier`` and ``signature`` (when set) must match exactly."""
+    """A search request: text to match, and the ``tier`` and ``signature`` a match must have."""
 
     name: str
     description: str = ""
@@ -115,9 +114,9 @@ def rrf_score(*ranks: int | None) -> float:
 class HybridSearch:
     """Keyword and vector search over the library, fused, with the reuse guard on top.
 
-    ``mode`` limits the evidence to ``keyword`` or ``vector`` (the benchmark
-    compares them); without a guard, the best admitted candidate is reused
-    unchecked, which only the benchmark does.
+    ``mode`` limits the evidence to ``keyword`` or ``vector``, so that the
+    benchmark can compare them. Without a guard, the best admitted candidate
+    is reused unchecked, which only the benchmark does.
     """
 
     def __init__(
@@ -141,7 +140,7 @@ class HybridSearch:
         self.vectors = VectorIndex(
             store, use_sqlite_vec=use_sqlite_vec, show_progress=show_progress
         )
-        self._said_keyword_only = False
+        self._reported_keyword_only = False
 
     def preload(self) -> None:
         """Start loading the embedding model in the background."""
@@ -246,9 +245,9 @@ class HybridSearch:
         return corroborated and candidate.distance <= thresholds.corroborated_distance
 
     def _say_keyword_only(self) -> None:
-        if self._said_keyword_only or self.embedder is None:
+        if self._reported_keyword_only or self.embedder is None:
             return
-        self._said_keyword_only = True
+        self._reported_keyword_only = True
         reason = self.embedder.error or "it did not load"
         self.reporter.step(
             "search",

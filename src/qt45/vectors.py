@@ -83,9 +83,9 @@ class VectorIndex:
     def sync(self, model: EmbeddingModel) -> None:
         """Embed every function that has no current vector for ``model``.
 
-        The first call for a model compares the text hash of every function;
-        later calls look only for functions added or replaced since, which
-        costs one small query while nothing changed.
+        The first call for a model compares the text hash of every function.
+        Later calls look only for functions added or replaced since, so they
+        cost one small query while nothing changed.
         """
         state = self._library_state()
         if self._checked_model == model.name and state == self._state:
