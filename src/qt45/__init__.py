@@ -5,6 +5,7 @@ and stores it, and answers every later request from the library.
 """
 
 from .config import Config, Limits
+from .embeddings import EmbeddingUnavailable
 from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
@@ -18,12 +19,14 @@ from .errors import (
     SynthesisError,
     TrapError,
 )
+from .guard import TestGuard
 from .llm import ChatModel, ChatTask, LlmClient
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
 from .runtime import WasmRuntime
 from .scripted import ScriptedModel
+from .search import ExactSearch, HybridSearch, Searcher, SearchMatch, SearchQuery
 from .signature import Signature, Tier
 from .store import FunctionRecord, FunctionStore, TestCase
 
@@ -38,8 +41,11 @@ __all__ = [
     "CompileError",
     "Config",
     "ConsoleReporter",
+    "EmbeddingUnavailable",
+    "ExactSearch",
     "FunctionRecord",
     "FunctionStore",
+    "HybridSearch",
     "Limits",
     "LlmClient",
     "LlmError",
@@ -51,11 +57,15 @@ __all__ = [
     "Reporter",
     "ScalarRequest",
     "ScriptedModel",
+    "SearchMatch",
+    "SearchQuery",
+    "Searcher",
     "Signature",
     "Stats",
     "StoreError",
     "SynthesisError",
     "TestCase",
+    "TestGuard",
     "Tier",
     "TrapError",
     "WasmRuntime",
