@@ -6,6 +6,7 @@ and stores it, and answers every later request from the library.
 
 from .chat import ChatModel, ChatTask
 from .config import Config, Limits
+from .embeddings import EmbeddingUnavailable
 from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
@@ -21,11 +22,13 @@ from .errors import (
     SynthesisError,
     TrapError,
 )
+from .guard import TestGuard
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
 from .runtime import WasmRuntime
 from .scripted import ScriptedModel
+from .search import ExactSearch, HybridSearch, Searcher, SearchMatch, SearchQuery
 from .signature import Signature, Tier
 from .store import FunctionRecord, FunctionStore, TestCase
 
@@ -61,10 +64,13 @@ __all__ = [
     "CompileError",
     "Config",
     "ConsoleReporter",
+    "EmbeddingUnavailable",
+    "ExactSearch",
     "FunctionRecord",
     "FunctionStore",
     "GpuContext",
     "GpuUnavailable",
+    "HybridSearch",
     "Limits",
     "LlmClient",
     "LlmError",
@@ -76,12 +82,16 @@ __all__ = [
     "Reporter",
     "ScalarRequest",
     "ScriptedModel",
+    "SearchMatch",
+    "SearchQuery",
+    "Searcher",
     "ShaderError",
     "Signature",
     "Stats",
     "StoreError",
     "SynthesisError",
     "TestCase",
+    "TestGuard",
     "Tier",
     "TrapError",
     "WasmRuntime",

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from . import __version__
 from .config import Config
+from .embeddings import resolve_model_name
 from .errors import Qt45Error
 
 Number = TypeVar("Number", int, float)
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="maximum wasm instances per call (default 4; env QT45_INSTANCES)",
     )
+    parser.add_argument(
+        "--embedding-model",
+        metavar="NAME",
+        help="embedding model of the search: all-MiniLM-L6-v2 (default, ships with qt45), "
+        "bge-small-en-v1.5 (downloaded on first use) or none (env QT45_EMBEDDING_MODEL)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     parser.add_argument("--version", action="version", version=f"qt45 {__version__}")
     return parser
@@ -91,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         verbose=args.verbose or None,
         stream=False if args.no_stream else None,
         show_progress=False if args.json else None,
+        embedding_model=args.embedding_model,
     )
     limits = config.limits
     if args.fuel is not None:
@@ -105,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         limits = replace(limits, table_elements=_positive(args.table_elements, "--table-elements"))
     if args.instances is not None:
         limits = replace(limits, instances=_positive(args.instances, "--instances"))
+    resolve_model_name(config.embedding_model)
     if config.max_attempts < 1:
         raise Qt45Error(f"--max-attempts must be at least 1, got {config.max_attempts}")
     return replace(config, limits=limits) if limits != config.limits else config

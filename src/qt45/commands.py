@@ -1,4 +1,4 @@
-"""Dot-commands of the REPL (.list, .info, .source, .tests, .delete, .help)."""
+"""Dot-commands of the REPL (.list, .info, .source, .tests, .delete, .search, .help)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from rich.text import Text
 
 from .arraybench import bench
 from .engine import Qt45
-from .errors import ParseError
-from .parser import ARRAY_FORM, SCALAR_FORM, Command
+from .errors import ParseError, Qt45Error
+from .parser import ARRAY_FORM, SCALAR_FORM, Command, parse_line
+from .request import ArrayRequest, ScalarRequest
+from .search import Candidate, HybridSearch, SearchQuery
 from .store import FunctionRecord
 
 HELP_ROWS = [
@@ -23,6 +25,7 @@ HELP_ROWS = [
     (".shader NAME", "Print the WGSL shader of a GPU function"),
     (".bench NAME N", "Time a SIMD or GPU function on N pseudo-random elements"),
     (".delete NAME [SIGNATURE]", "Delete a function (every signature, or only one)"),
+    (".search TEXT", "Rank stored functions for TEXT: keyword rank, vector distance, fused score"),
     (".help", "Show this help"),
     (".quit", "Exit (also Ctrl-D)"),
 ]
@@ -194,6 +197,68 @@ def _delete(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
         lib.arrays.forget(record.id)
     deleted = lib.store.delete(name, signature)
     console.print(f"Deleted {deleted} function(s) named {name!r}.")
+
+
+def search_query(text: str) -> SearchQuery:
+    """Read ``.search`` text: a request line searches its tier and signature, other text everything."""
+    try:
+        parsed = parse_line(text)
+    except Qt45Error:
+        parsed = None
+    if isinstance(parsed, ScalarRequest | ArrayRequest):
+        return SearchQuery(parsed.name, parsed.description, str(parsed.tier), parsed.signature_text)
+    return SearchQuery(text)
+
+
+def candidates_table(candidates: list[Candidate]) -> Table:
+    """Build the table printed by .search: one row per candidate, best first."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("#", justify="right")
+    for column in ("NAME", "SIGNATURE", "TIER"):
+        table.add_column(column, no_wrap=True)
+    for column in ("KEYWORD", "DISTANCE", "SCORE"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("CANDIDATE")
+    for position, candidate in enumerate(candidates, start=1):
+        record = candidate.function
+        table.add_row(
+            str(position),
+            record.name,
+            record.signature,
+            str(record.tier),
+            "-" if candidate.keyword_rank is None else str(candidate.keyword_rank),
+            "-" if candidate.distance is None else f"{candidate.distance:.3f}",
+            f"{candidate.score:.4f}",
+            "yes" if candidate.admitted else "no",
+        )
+    return table
+
+
+@command("search", "find")
+def _search(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    text = " ".join(args).strip()
+    if not text:
+        raise ParseError("usage: .search TEXT, e.g. .search adds two numbers, or a request line")
+    searcher = lib.searcher
+    if not isinstance(searcher, HybridSearch):
+        raise Qt45Error(
+            "this library was opened with a custom searcher; .search needs HybridSearch"
+        )
+    query = search_query(text)
+    candidates = searcher.rank(query)
+    console.print(Text(searcher.describe(), style="dim"))
+    if not candidates:
+        console.print("No stored function matches. Try other words, or see .list.")
+        return
+    console.print(candidates_table(candidates))
+    console.print(
+        Text(
+            "KEYWORD: BM25 rank; DISTANCE: cosine distance of the embeddings; SCORE: "
+            "reciprocal rank fusion. CANDIDATE yes: within the thresholds, so a request "
+            "would run it against its test cases before reusing it.",
+            style="dim",
+        )
+    )
 
 
 @command("help", "h", "?")

@@ -130,6 +130,8 @@ class Config:
     key_path: Path = field(default_factory=default_key_path)
     verbose: bool = False
     show_progress: bool = True
+    embedding_model: str = "all-MiniLM-L6-v2"
+    """Embedding model of the search: ``all-MiniLM-L6-v2`` (packaged), ``bge-small-en-v1.5`` or ``none``."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -143,6 +145,7 @@ class Config:
             "llm_timeout": _env_float("QT45_LLM_TIMEOUT", 120.0),
             "max_attempts": _env_int("QT45_MAX_ATTEMPTS", 3),
             "limits": Limits.from_env(),
+            "embedding_model": os.environ.get("QT45_EMBEDDING_MODEL") or "all-MiniLM-L6-v2",
         }
         if os.environ.get("QT45_KEY_FILE"):
             values["key_path"] = Path(os.environ["QT45_KEY_FILE"])

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from .chat import ChatModel
 from .config import Config
+from .embeddings import LazyEmbedder
 from .errors import ArgumentError, Qt45Error
+from .guard import TestGuard
 from .handle import ScalarFunction
 from .report import Reporter
 from .request import ArrayRequest, CallResult, Request, ScalarRequest
 from .runtime import CompiledModule, LoadedFunction, WasmRuntime
 from .scalar import ScalarSpec
 from .scripted import ScriptedModel
-from .search import ExactSearch, Searcher
+from .search import HybridSearch, Searcher
 from .signature import Scalar, Signature, Tier, convert_arguments, format_value
 from .store import FunctionRecord, FunctionStore
 from .synth import Synthesizer, TierSpec
@@ -61,7 +63,15 @@ class Qt45:
         self.reporter = reporter or Reporter()
         self.store = FunctionStore(self.config.db_path)
         self.runtime = WasmRuntime(self.config.limits, self.config.key_path)
-        self.searcher: Searcher = searcher or ExactSearch()
+        self.embedder = LazyEmbedder(self.config.embedding_model)
+        self.guard = TestGuard(lambda: self.model, self.runtime, self.reporter)
+        self.searcher: Searcher = searcher or HybridSearch(
+            self.store,
+            self.embedder,
+            self.guard,
+            self.reporter,
+            show_progress=self.config.show_progress,
+        )
         self._model = model
         self._gpu: GpuContext | None = None
         self._arrays: ArrayTiers | None = None
@@ -100,6 +110,12 @@ class Qt45:
                 progress = self.reporter if self.config.show_progress else None
                 self._model = LlmClient(self.config, progress=progress)
         return self._model
+
+    def warm_up(self) -> None:
+        """Start loading the search's embedding model in the background."""
+        preload = getattr(self.searcher, "preload", None)
+        if callable(preload):
+            preload()
 
     @property
     def arrays(self) -> ArrayTiers:
@@ -235,15 +251,19 @@ class Qt45:
                 "search",
                 f"matched {match.function.name!r} via {match.via} (score: {match.score:.4f})",
             )
+            if match.function.id is not None:
+                self.store.add_alias(
+                    request.name, request.signature_text, request.tier, match.function.id
+                )
+            self.guard.forget(request)
             return match.function, "search"
         return None, ""
 
     def _generate(self, spec: TierSpec) -> FunctionRecord:
         tier_name = f"{spec.label.upper()} " if spec.label else ""
         self.reporter.step("cache", f"miss — generating {tier_name}via LLM...")
-        synthesis = Synthesizer(self.model, self.reporter, self.config.max_attempts).synthesize(
-            spec
-        )
+        synthesizer = Synthesizer(self.model, self.reporter, self.config.max_attempts)
+        synthesis = synthesizer.synthesize(spec, self.guard.take_tests(spec.request))
         record = synthesis.record
         function_id = self.store.save(record, synthesis.tests)
         # Another process may have stored this function meanwhile; serve what the library holds.

@@ -101,6 +101,7 @@ def run_repl(lib: Qt45, console: Console, lines: Iterable[str] | None = None) ->
     if lines is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             console.print(Text(f"qt45 — library {lib.config.db_path}. Type .help for commands."))
+            lib.warm_up()
             lines = _interactive_lines(lib)
         else:
             lines = (line.rstrip("\n") for line in sys.stdin)

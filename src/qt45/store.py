@@ -250,6 +250,20 @@ class FunctionStore:
             )
         return StoreError(f"library {str(self.path)!r} failed: {exc}")
 
+    def query(self, sql: str, bindings: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement under the store's lock and return every row."""
+        return self._query(sql, bindings)
+
+    def records(self, ids: list[int]) -> dict[int, FunctionRecord]:
+        """Return the functions with these ids, keyed by id; ids not stored are left out."""
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE id IN ({marks})", tuple(ids)
+        )
+        return {row[0]: self._with_pending(_record_from_row(row)) for row in rows}
+
     # -- functions -----------------------------------------------------
 
     def get(self, name: str, signature: str, tier: Tier | str) -> FunctionRecord | None:

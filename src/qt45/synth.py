@@ -99,18 +99,18 @@ class Synthesizer:
         self.reporter = reporter
         self.max_attempts = max(1, max_attempts)
 
-    def synthesize(self, spec: TierSpec) -> Synthesis:
+    def synthesize(self, spec: TierSpec, tests: ParsedTests | None = None) -> Synthesis:
         """Generate, build and verify a function; raises SynthesisError if no attempt compiles.
 
         A candidate that compiles but fails a test is fed back once per
         remaining attempt; if no attempt passes, the last compiled candidate
-        is returned unverified.
+        is returned unverified. ``tests``, when given, are test cases already
+        written for this request (by the reuse guard), so none are asked for.
         """
         name = spec.request.name
         prefix = f"{spec.label} " if spec.label else ""
         messages = spec.messages()
         calls_before = self.model.calls
-        tests: ParsedTests | None = None
         best: tuple[Built, TestReport | None] | None = None
         last_error = ""
 
