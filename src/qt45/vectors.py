@@ -83,13 +83,13 @@ class VectorIndex:
 
     # -- keeping vectors in step ----------------------------------------
 
-
     @property
     def in_sqlite(self) -> bool:
         """True when KNN runs inside SQLite through sqlite-vec, False for the numpy fallback."""
         if self._in_sqlite is None:
             self._in_sqlite = self._use_sqlite_vec and load_sqlite_vec(self.store.conn)
         return self._in_sqlite
+
     def sync(self, model: EmbeddingModel) -> None:
         """Embed every function that has no current vector for ``model``.
 
