@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import arrays_bench
 import cli_bench
 import scalar_bench
 import store_bench
@@ -52,6 +53,63 @@ def store_table(t: dict[str, Timing]) -> str:
     return "\n".join(rows)
 
 
+def array_table(rows: list[arrays_bench.Row], baseline: dict[tuple[str, int], float]) -> str:
+    lines = [
+        "| operation | elements | median ms | elements/s | GB/s moved | × numpy throughput |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        reference = baseline.get((row.operation, row.elements))
+        ratio = f"{reference / row.timing.median:.2f}" if reference else "1.00"
+        lines.append(
+            f"| {row.operation} | {row.elements:,} | {row.timing.median * 1e3:.3f} | "
+            f"{row.elements_per_s / 1e6:,.1f} M | {row.gb_per_s:.2f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+NUMPY_BASELINE = {
+    "simd vec_add, copy in+out": "numpy a + b",
+    "simd vec_add, zero-copy": "numpy a + b",
+    "simd sum, zero-copy": "numpy a.sum()",
+    "gpu gpu_double_f32 (per request)": "numpy a * 2",
+}
+
+
+def baselines(rows: list[arrays_bench.Row]) -> dict[tuple[str, int], float]:
+    """Map (operation, elements) to the median time of its numpy counterpart."""
+    numpy_times = {(row.operation, row.elements): row.timing.median for row in rows}
+    return {
+        (row.operation, row.elements): numpy_times[(NUMPY_BASELINE[row.operation], row.elements)]
+        for row in rows
+        if row.operation in NUMPY_BASELINE
+    }
+
+
+def plot(path: Path, rows: list[arrays_bench.Row], adapter: str) -> None:
+    """Draw elements/s against array size for every operation on one log-log chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for operation in dict.fromkeys(row.operation for row in rows):
+        points = [(row.elements, row.elements_per_s) for row in rows if row.operation == operation]
+        axes.plot(*zip(*points, strict=True), marker="o", label=operation)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("elements per array")
+    axes.set_ylabel("elements per second")
+    axes.set_title(
+        f"qt45 array tiers vs numpy — {machine_description()}\nGPU adapter: {adapter}", fontsize=9
+    )
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
@@ -69,6 +127,21 @@ def main() -> int:
         print("## Exact-hit request latency as the library grows\n")
         sizes = (100, 10_000) if args.quick else (100, 10_000, 100_000)
         print(store_table(store_bench.run(folder, sizes)), "\n")
+        array_sizes = (
+            (1_000, 65_536, 1_000_000) if args.quick else (1_000, 65_536, 1_000_000, 16_000_000)
+        )
+        simd, adapter, gpu, bandwidth = arrays_bench.run(folder, array_sizes)
+        print("## Array tiers against numpy\n")
+        print(array_table(simd, baselines(simd)), "\n")
+        print(f"GPU adapter: {adapter}\n")
+        print(array_table(gpu, baselines(gpu)), "\n")
+        print(
+            f"Memory bandwidth (numpy copy of {bandwidth.elements:,} f32): "
+            f"{bandwidth.gb_per_s:.2f} GB/s moved\n"
+        )
+        if args.plot is not None:
+            plot(args.plot, simd + gpu, adapter)
+            print(f"Plot written to {args.plot}")
     return 0
 
 

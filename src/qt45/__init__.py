@@ -46,6 +46,10 @@ def __getattr__(name: str) -> object:
         from . import arraybench as bench_module
 
         return getattr(bench_module, name)
+    if name == "ArrayFunction":
+        from .arrayhandle import ArrayFunction
+
+        return ArrayFunction
     if name in ("AdapterInfo", "GpuContext"):
         from . import gpu
 
@@ -56,6 +60,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AdapterInfo",
     "ArgumentError",
+    "ArrayFunction",
     "ArrayRequest",
     "BenchResult",
     "CallResult",

@@ -155,7 +155,6 @@ def run_array(
     TrapError for traps and limits; errors raised by host functions propagate.
     """
     store = runtime.new_store()
-    store.set_fuel(runtime.limits.fuel)
     linker = linker or wasmtime.Linker(runtime.engine)
     try:
         instance = linker.instantiate(store, module)

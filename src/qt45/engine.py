@@ -25,6 +25,7 @@ from .synth import Synthesizer, TierSpec
 if TYPE_CHECKING:
     # The array tiers import numpy and the GPU tier wgpu; both load on first use
     # so that scalar work (and qt45 -c) starts quickly.
+    from .arrayhandle import ArrayFunction
     from .gpu import GpuContext
     from .tiers import ArrayTiers
 
@@ -123,7 +124,11 @@ class Qt45:
         if self._arrays is None:
             from .tiers import ArrayTiers
 
-            self._arrays = ArrayTiers(self.runtime, self.store, self.gpu_context)
+            # Array calls are bounded by the wall-clock deadline, not by fuel.
+            array_runtime = WasmRuntime(
+                self.config.limits, self.config.key_path, consume_fuel=False
+            )
+            self._arrays = ArrayTiers(array_runtime, self.store, self.gpu_context)
         return self._arrays
 
     def gpu_context(self) -> GpuContext:
@@ -181,6 +186,25 @@ class Qt45:
         if tier not in (Tier.SIMD, Tier.GPU, "simd", "gpu"):
             raise ArgumentError(f"invalid array tier {tier!r}: use 'simd' or 'gpu'")
         return self.request(ArrayRequest(Tier(tier), name, description, tuple(inputs)))
+
+    def array_function(self, name: str, description: str, inputs: int = 1) -> ArrayFunction:
+        """Return a handle for a SIMD function of ``inputs`` arrays, generating it if needed.
+
+        The handle keeps one instance and lets arrays live in its linear
+        memory (see ArrayFunction), which is the cheapest way to run a SIMD
+        function many times on large arrays.
+        """
+        from .arrayhandle import ArrayFunction
+
+        if inputs < 1:
+            raise ArgumentError(f"an array function takes at least one input, got {inputs}")
+        request = ArrayRequest(Tier.SIMD, name, description, tuple(() for _ in range(inputs)))
+        self.reporter.request(request.describe())
+        record, _ = self.find(request)
+        if record is None:
+            record = self._generate(self.arrays.spec(request))
+        loaded = self.arrays.load(record)
+        return ArrayFunction(record, loaded.module, inputs, self.arrays.runtime, self.store)
 
     def request(self, request: Request) -> CallResult:
         """Serve one request: exact hit, alias, search, or generation; then run it."""
