@@ -261,3 +261,18 @@ def test_function_handle_uses_the_fast_path(lib: Qt45, fake_server: FakeLlmServe
 
     assert sub._fast is not None
     assert sub._fast.__name__ == "fast_call"
+
+
+def test_function_handle_stops_at_the_time_limit(db_path: Path, fake_server: FakeLlmServer) -> None:
+    from qt45 import Limits
+
+    spin = '(module (func (export "spin") (param i32) (result i32) (loop br 0) local.get 0))'
+    fake_server.push(spin, "no tests")
+    limits = Limits(fuel=10**15, call_timeout_s=0.2)
+    with Qt45(make_config(db_path, fake_server.url, limits=limits), reporter=Reporter()) as lib:
+        handle = lib.function("spin", "spins", "(i32) -> i32")
+
+        with pytest.raises(TrapError, match="the wall-clock limit"):
+            handle(1)
+        with pytest.raises(TrapError, match="the wall-clock limit"):
+            handle(2)

@@ -23,6 +23,7 @@ from .errors import (
     TrapError,
 )
 from .guard import TestGuard
+from .handle import ScalarFunction
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
@@ -85,6 +86,7 @@ __all__ = [
     "Qt45",
     "Qt45Error",
     "Reporter",
+    "ScalarFunction",
     "ScalarRequest",
     "ScriptedModel",
     "SearchMatch",
