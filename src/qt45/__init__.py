@@ -6,7 +6,6 @@ and stores it, and answers every later request from the library.
 
 from .chat import ChatModel, ChatTask
 from .config import Config, Limits
-from .embeddings import EmbeddingUnavailable
 from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
@@ -22,22 +21,37 @@ from .errors import (
     SynthesisError,
     TrapError,
 )
-from .guard import TestGuard
 from .handle import ScalarFunction
 from .parser import parse_line
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, CallResult, ScalarRequest
 from .runtime import WasmRuntime
 from .scripted import ScriptedModel
-from .search import ExactSearch, HybridSearch, Searcher, SearchMatch, SearchQuery
 from .signature import Signature, Tier
 from .store import FunctionRecord, FunctionStore, TestCase
 
 __version__ = "0.1.0"
 
 
+# Names whose modules load on first access, so that ``import qt45`` and a cache
+# hit stay fast: search pulls in the embedding code, the array tiers numpy.
+_LAZY = {
+    "EmbeddingUnavailable": "embeddings",
+    "TestGuard": "guard",
+    "ExactSearch": "search",
+    "HybridSearch": "search",
+    "Searcher": "search",
+    "SearchMatch": "search",
+    "SearchQuery": "search",
+}
+
+
 def __getattr__(name: str) -> object:
     # LlmClient pulls in httpx; load it only when someone asks for it.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name == "LlmClient":
         from .llm import LlmClient
 

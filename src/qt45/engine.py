@@ -8,25 +8,25 @@ from typing import TYPE_CHECKING, Any
 
 from .chat import ChatModel
 from .config import Config
-from .embeddings import LazyEmbedder
 from .errors import ArgumentError, Qt45Error
-from .guard import TestGuard
 from .handle import ScalarFunction
 from .report import Reporter
 from .request import ArrayRequest, CallResult, Request, ScalarRequest
 from .runtime import CompiledModule, LoadedFunction, WasmRuntime
-from .scalar import ScalarSpec
 from .scripted import ScriptedModel
-from .search import HybridSearch, Searcher
 from .signature import Scalar, Signature, Tier, convert_arguments, format_value
 from .store import FunctionRecord, FunctionStore
-from .synth import Synthesizer, TierSpec
 
 if TYPE_CHECKING:
-    # The array tiers import numpy and the GPU tier wgpu; both load on first use
-    # so that scalar work (and qt45 -c) starts quickly.
+    # Search, generation and the array tiers load on first use, so that a cache
+    # hit (and qt45 -c) starts quickly: the array tiers import numpy, the GPU
+    # tier wgpu, and search the embedding model.
     from .arrayhandle import ArrayFunction
+    from .embeddings import LazyEmbedder
     from .gpu import GpuContext
+    from .guard import TestGuard
+    from .search import Searcher
+    from .synth import TierSpec
     from .tiers import ArrayTiers
 
 
@@ -64,21 +64,50 @@ class Qt45:
         self.reporter = reporter or Reporter()
         self.store = FunctionStore(self.config.db_path)
         self.runtime = WasmRuntime(self.config.limits, self.config.key_path)
-        self.embedder = LazyEmbedder(self.config.embedding_model)
-        self.guard = TestGuard(lambda: self.model, self.runtime, self.reporter)
-        self.searcher: Searcher = searcher or HybridSearch(
-            self.store,
-            self.embedder,
-            self.guard,
-            self.reporter,
-            show_progress=self.config.show_progress,
-        )
+        self._embedder: LazyEmbedder | None = None
+        self._guard: TestGuard | None = None
+        self._searcher: Searcher | None = searcher
         self._model = model
         self._gpu: GpuContext | None = None
         self._arrays: ArrayTiers | None = None
         self.stats = Stats()
         self._closed = False
         atexit.register(self.close)
+
+    # -- components created on first use ---------------------------------
+
+    @property
+    def embedder(self) -> LazyEmbedder:
+        """The embedding model of the search (itself loaded lazily)."""
+        if self._embedder is None:
+            from .embeddings import LazyEmbedder
+
+            self._embedder = LazyEmbedder(self.config.embedding_model)
+        return self._embedder
+
+    @property
+    def guard(self) -> TestGuard:
+        """The reuse guard: runs a search candidate against test cases for the request."""
+        if self._guard is None:
+            from .guard import TestGuard
+
+            self._guard = TestGuard(lambda: self.model, self.runtime, self.reporter)
+        return self._guard
+
+    @property
+    def searcher(self) -> Searcher:
+        """The search step of the request path (hybrid search unless one was passed in)."""
+        if self._searcher is None:
+            from .search import HybridSearch
+
+            self._searcher = HybridSearch(
+                self.store,
+                self.embedder,
+                self.guard,
+                self.reporter,
+                show_progress=self.config.show_progress,
+            )
+        return self._searcher
 
     # -- lifecycle -----------------------------------------------------
 
@@ -171,7 +200,7 @@ class Qt45:
         self.reporter.request(f"Request: {name} ({description}) {signature}")
         record, _ = self.find(request)
         if record is None:
-            record = self._generate(ScalarSpec(request, self.runtime))
+            record = self._generate(self._scalar_spec(request))
         loaded = self._load_scalar(record)
         return ScalarFunction(record, loaded, self.runtime, self.store)
 
@@ -228,7 +257,7 @@ class Qt45:
         args = convert_arguments(request.args, request.signature)
         record, source = self.find(request)
         if record is None:
-            record = self._generate(ScalarSpec(request, self.runtime))
+            record = self._generate(self._scalar_spec(request))
             source = "generated"
         values = self._run_scalar(record, args)
         shown = _format_values(values, request.signature.results)
@@ -283,9 +312,16 @@ class Qt45:
             return match.function, "search"
         return None, ""
 
+    def _scalar_spec(self, request: ScalarRequest) -> TierSpec:
+        from .scalar import ScalarSpec
+
+        return ScalarSpec(request, self.runtime)
+
     def _generate(self, spec: TierSpec) -> FunctionRecord:
         tier_name = f"{spec.label.upper()} " if spec.label else ""
         self.reporter.step("cache", f"miss — generating {tier_name}via LLM...")
+        from .synth import Synthesizer
+
         synthesizer = Synthesizer(self.model, self.reporter, self.config.max_attempts)
         synthesis = synthesizer.synthesize(spec, self.guard.take_tests(spec.request))
         record = synthesis.record
