@@ -135,8 +135,12 @@ def split_case(raw: Any) -> tuple[Any, Any]:
     raise ValueError("a case must be an object with 'inputs' and 'expected'")
 
 
-def parse_scalar_tests(reply: str, signature: Signature) -> ParsedTests:
-    """Parse a test reply for a scalar function, dropping cases that do not fit ``signature``."""
+def parse_tests(reply: str, make_case: Callable[[Any], TestCase]) -> ParsedTests:
+    """Parse a test reply, turning each raw case into a TestCase with ``make_case``.
+
+    ``make_case`` raises ValueError or a Qt45Error for a case that does not
+    fit; such cases are dropped with a note, as are cases beyond MAX_CASES.
+    """
     parsed = ParsedTests()
     try:
         raw_cases = case_list(parse_json_lenient(reply))
@@ -145,12 +149,19 @@ def parse_scalar_tests(reply: str, signature: Signature) -> ParsedTests:
         return parsed
     for index, raw in enumerate(raw_cases[:MAX_CASES], start=1):
         try:
-            parsed.cases.append(_scalar_case(raw, signature))
+            parsed.cases.append(make_case(raw))
         except (ValueError, Qt45Error) as exc:
             parsed.dropped.append(f"case {index}: {exc}")
     if len(raw_cases) > MAX_CASES:
-        parsed.dropped.append(f"cases beyond the first {MAX_CASES} were ignored")
+        parsed.dropped.append(
+            f"{len(raw_cases) - MAX_CASES} cases beyond the first {MAX_CASES} were ignored"
+        )
     return parsed
+
+
+def parse_scalar_tests(reply: str, signature: Signature) -> ParsedTests:
+    """Parse a test reply for a scalar function, dropping cases that do not fit ``signature``."""
+    return parse_tests(reply, lambda raw: _scalar_case(raw, signature))
 
 
 def _scalar_case(raw: Any, signature: Signature) -> TestCase:

@@ -12,12 +12,10 @@ from .errors import Qt45Error
 from .store import TestCase
 from .verify import (
     ABS_TOLERANCE,
-    MAX_CASES,
     REL_TOLERANCE,
     ParsedTests,
     TestReport,
-    case_list,
-    parse_json_lenient,
+    parse_tests,
     split_case,
 )
 
@@ -34,20 +32,7 @@ def parse_array_tests(reply: str, input_count: int) -> ParsedTests:
     array of another length, non-numbers or too many elements are dropped with
     a note.
     """
-    parsed = ParsedTests()
-    try:
-        raw_cases = case_list(parse_json_lenient(reply))
-    except ValueError as exc:
-        parsed.dropped.append(str(exc))
-        return parsed
-    for index, raw in enumerate(raw_cases[:MAX_CASES], start=1):
-        try:
-            parsed.cases.append(_array_case(raw, input_count))
-        except (ValueError, Qt45Error) as exc:
-            parsed.dropped.append(f"case {index}: {exc}")
-    if len(raw_cases) > MAX_CASES:
-        parsed.dropped.append(f"{len(raw_cases) - MAX_CASES} cases beyond the first {MAX_CASES}")
-    return parsed
+    return parse_tests(reply, lambda raw: _array_case(raw, input_count))
 
 
 def _array_case(raw: Any, input_count: int) -> TestCase:
