@@ -13,7 +13,6 @@ from .errors import CompileError, ShaderError, TrapError
 from .gpu import GpuCall, GpuContext, check_gpu_imports, run_gpu
 from .request import ArrayRequest
 from .runtime import CompiledModule, WasmRuntime
-from .signature import Tier
 from .store import FunctionRecord
 from .synth import Built
 
@@ -89,16 +88,6 @@ class GpuSpec(ArraySpec):
 
     def make_record(self, built: Built, verified: bool) -> FunctionRecord:
         module: GpuModule = built.artifact
-        native, tag = self.runtime.serialize(module.compiled)
-        return FunctionRecord(
-            name=self.array.name,
-            signature=self.array.signature_text,
-            tier=Tier.GPU,
-            description=self.array.description,
-            wat=built.wat,
-            wasm=module.compiled.wasm,
-            compiled=native,
-            compiled_tag=tag,
-            shader=module.shader,
-            verified=verified,
+        return self.new_record(
+            self.runtime, module.compiled, built.wat, verified, shader=module.shader
         )

@@ -6,7 +6,7 @@ from .chat import Message
 from .prompts import render
 from .request import ScalarRequest
 from .runtime import LoadedFunction, WasmRuntime
-from .signature import Signature, Tier
+from .signature import Signature
 from .store import FunctionRecord, TestCase
 from .synth import Built, TierSpec
 from .verify import ParsedTests, TestReport, parse_scalar_tests, run_scalar_tests
@@ -80,15 +80,4 @@ class ScalarSpec(TierSpec):
 
     def make_record(self, built: Built, verified: bool) -> FunctionRecord:
         compiled, _ = built.artifact
-        native, tag = self.runtime.serialize(compiled)
-        return FunctionRecord(
-            name=self.scalar.name,
-            signature=self.scalar.signature_text,
-            tier=Tier.SCALAR,
-            description=self.scalar.description,
-            wat=built.wat,
-            wasm=compiled.wasm,
-            compiled=native,
-            compiled_tag=tag,
-            verified=verified,
-        )
+        return self.new_record(self.runtime, compiled, built.wat, verified)

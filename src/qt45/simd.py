@@ -8,7 +8,6 @@ from .array_spec import ArraySpec
 from .arrays import check_array_exports, run_array
 from .errors import CompileError
 from .runtime import CompiledModule
-from .signature import Tier
 from .store import FunctionRecord
 from .synth import Built
 
@@ -42,15 +41,4 @@ class SimdSpec(ArraySpec):
 
     def make_record(self, built: Built, verified: bool) -> FunctionRecord:
         compiled: CompiledModule = built.artifact
-        native, tag = self.runtime.serialize(compiled)
-        return FunctionRecord(
-            name=self.array.name,
-            signature=self.array.signature_text,
-            tier=Tier.SIMD,
-            description=self.array.description,
-            wat=built.wat,
-            wasm=compiled.wasm,
-            compiled=native,
-            compiled_tag=tag,
-            verified=verified,
-        )
+        return self.new_record(self.runtime, compiled, built.wat, verified)

@@ -16,6 +16,7 @@ from .errors import CompileError, LlmError, LlmUnavailable, SynthesisError
 from .extract import extract_modules
 from .report import Reporter
 from .request import Request
+from .runtime import CompiledModule, WasmRuntime
 from .store import FunctionRecord, TestCase
 from .verify import MAX_CASES, ParsedTests, TestReport
 
@@ -78,6 +79,29 @@ class TierSpec(ABC):
 
     def describe_case(self, case: TestCase) -> str:
         return f"inputs {case.inputs}: expected {case.expected}, got {case.actual}"
+
+    def new_record(
+        self,
+        runtime: WasmRuntime,
+        compiled: CompiledModule,
+        wat: str,
+        verified: bool,
+        shader: str | None = None,
+    ) -> FunctionRecord:
+        """Build the record to store for this request, with authenticated native code."""
+        native, tag = runtime.serialize(compiled)
+        return FunctionRecord(
+            name=self.request.name,
+            signature=self.request.signature_text,
+            tier=self.request.tier,
+            description=self.request.description,
+            wat=wat,
+            wasm=compiled.wasm,
+            compiled=native,
+            compiled_tag=tag,
+            shader=shader,
+            verified=verified,
+        )
 
     def missing_tests(self, tests: ParsedTests) -> str | None:
         """Return what the parsed cases fail to cover, or None when they suffice.
