@@ -155,15 +155,13 @@ def run_array(
     TrapError for traps and limits; errors raised by host functions propagate.
     """
     store = runtime.new_store()
-    store.set_fuel(runtime.limits.fuel)
     linker = linker or wasmtime.Linker(runtime.engine)
-    try:
+    # Both entries into wasm code (the start function and the call) run under
+    # a fresh fuel budget and wall-clock deadline; see WasmRuntime.limited.
+    with runtime.limited(store, name, "start"):
         instance = linker.instantiate(store, module)
+    with runtime.limited(store, name):
         return call_array(store, instance, name, inputs)
-    except wasmtime.Trap as exc:
-        raise runtime.trap_error(name, exc) from exc
-    except wasmtime.WasmtimeError as exc:
-        raise TrapError(f"{name!r} failed: {str(exc).strip()}", function=name) from exc
 
 
 def array_input_count(signature: str) -> int:
