@@ -11,6 +11,7 @@ from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
     CompileError,
+    GpuBusy,
     GpuUnavailable,
     LlmError,
     LlmUnavailable,
@@ -68,6 +69,7 @@ __all__ = [
     "ExactSearch",
     "FunctionRecord",
     "FunctionStore",
+    "GpuBusy",
     "GpuContext",
     "GpuUnavailable",
     "HybridSearch",
