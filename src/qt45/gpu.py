@@ -304,7 +304,7 @@ class GpuCall:
     name: str
     segments: list[DataSegment]
     limits: Limits
-    """Buffer bytes, workgroups and wall-clock time the call may use."""
+    """Buffer bytes, workgroups and GPU time the call may use."""
     buffers: list[Any] = field(default_factory=list)
     shaders: list[str] = field(default_factory=list)
     allocated_bytes: int = 0
@@ -526,7 +526,8 @@ def run_gpu(
 ) -> np.ndarray:
     """Call a GPU-tier function once with ``call``'s host functions; returns the result.
 
-    The call's buffers are destroyed before this returns, also after a trap.
+    The call's buffers are destroyed before this returns, also after a trap,
+    unless the call abandoned the context (see ``GpuCall.release``).
     """
     linker = wasmtime.Linker(runtime.engine)
     call.define(linker)

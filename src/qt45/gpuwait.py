@@ -23,9 +23,9 @@ from collections.abc import Callable
 class GpuWork:
     """One piece of GPU work running in a daemon thread; ``wait`` bounds how long the caller waits.
 
-    ``idle`` is set when the work ends, whether or not anyone still waits for
-    it. A daemon thread does not keep the process alive, so exiting qt45
-    ends work that nobody waits for any more.
+    ``idle`` is set when the work ends, whether or not a caller still waits
+    for it. The thread is a daemon thread, so it does not keep qt45 from
+    exiting.
     """
 
     def __init__(self, run: Callable[[], None], idle: threading.Event, label: str) -> None:

@@ -54,7 +54,7 @@ GROW_ALL = array_module(
     (local.get $ptr)""",
 )
 
-# Stores memory.grow's answer to a request for 65,535 more pages.
+# Stores the result of memory.grow for 65,535 more pages.
 GROW_HUGE = array_module(
     "grow_huge",
     """(f32.store (local.get $ptr) (f32.convert_i32_s (memory.grow (i32.const 65535))))
