@@ -11,6 +11,7 @@ import apsw
 
 from qt45 import Config, FunctionRecord, FunctionStore, Tier, WasmRuntime
 from qt45.llm import ChatTask, Message
+from qt45.request import array_signature
 
 
 def file_digest(path: Path) -> str:
@@ -47,6 +48,34 @@ def store_wat(config: Config, name: str, signature: str, wat: str, verified: boo
             compiled=native,
             compiled_tag=tag,
             verified=verified,
+        )
+        return store.save(record, [])
+    finally:
+        store.close()
+
+
+def store_array(config: Config, name: str, tier: Tier, wat: str, input_count: int = 1) -> int:
+    """Compile ``wat`` and store it as a SIMD or GPU function with authenticated native code.
+
+    The module is stored as it is, without the tier's checks, the way a
+    shared library file could carry it.
+    """
+    # Array functions run on the engine without fuel metering, as Qt45.arrays does.
+    runtime = WasmRuntime(config.limits, config.key_path, consume_fuel=False)
+    compiled = runtime.compile(wat)
+    native, tag = runtime.serialize(compiled)
+    store = FunctionStore(config.db_path)
+    try:
+        record = FunctionRecord(
+            name=name,
+            signature=array_signature(input_count),
+            tier=tier,
+            description=f"test function {name}",
+            wat=wat,
+            wasm=compiled.wasm,
+            compiled=native,
+            compiled_tag=tag,
+            verified=True,
         )
         return store.save(record, [])
     finally:

@@ -125,7 +125,7 @@ def runtime(tmp_path: Path) -> WasmRuntime:
 def compile_gpu(runtime: WasmRuntime, wat: str, name: str) -> tuple[CompiledModule, GpuCall]:
     compiled = runtime.compile(wat)
     segments = check_gpu_module(compiled, name)
-    return compiled, GpuCall(shared_context(), name, segments, runtime.limits.memory_bytes)
+    return compiled, GpuCall(shared_context(), name, segments, runtime.limits)
 
 
 def call_gpu(runtime: WasmRuntime, wat: str, name: str, *inputs: object) -> np.ndarray:
@@ -253,11 +253,11 @@ def test_hostile_arguments_trap(
 
 
 def test_buffer_budget_enforced(context: GpuContext, tmp_path: Path) -> None:
-    runtime = WasmRuntime(Limits(memory_bytes=2 * 65_536), tmp_path / "module.key")
+    runtime = WasmRuntime(Limits(gpu_buffer_bytes=2 * 65_536), tmp_path / "module.key")
     body = "(drop (call $alloc (i32.const 65536))) (drop (call $alloc (i32.const 65540)))"
     compiled, call = compile_gpu(runtime, hostile_module(body), "f")
 
-    with pytest.raises(TrapError, match="exceed the memory limit of 131,072 bytes"):
+    with pytest.raises(TrapError, match="exceed the GPU buffer limit of 131,072 bytes"):
         run_gpu(runtime, call, compiled.module, to_f32_arrays([[1.0]]))
 
 
@@ -322,7 +322,9 @@ def test_import_type_checked(runtime: WasmRuntime) -> None:
         "(func $alloc (param i32) (result i32))", "(func $alloc (param i64) (result i32))"
     )
 
-    with pytest.raises(CompileError, match=r"gpu\.alloc must have type \(i32\) -> i32"):
+    with pytest.raises(
+        CompileError, match=r"gpu\.alloc has type \(i64\) -> i32, but it must be \(i32\) -> i32"
+    ):
         check_gpu_module(runtime.compile(wat), "f")
 
 

@@ -87,6 +87,9 @@ def test_limits_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "QT45_TABLE_ELEMENTS": "50",
         "QT45_INSTANCES": "2",
         "QT45_STACK_KB": "128",
+        "QT45_GPU_BUFFER_MB": "32",
+        "QT45_GPU_WORKGROUPS": "5000",
+        "QT45_GPU_TIMEOUT": "1.5",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -99,14 +102,19 @@ def test_limits_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         table_elements=50,
         instances=2,
         wasm_stack_bytes=128 * 1024,
+        gpu_buffer_bytes=32 * 2**20,
+        gpu_workgroups=5000,
+        gpu_timeout_s=1.5,
     )
 
 
 def test_limits_from_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QT45_CALL_TIMEOUT", "2.5")
+    monkeypatch.setenv("QT45_GPU_TIMEOUT", "7")
     args = build_parser().parse_args(
         ["--fuel", "5", "--call-timeout", "0.25", "--memory-mb", "4", "--table-elements", "7",
-         "--instances", "3", "--stack-kb", "64"]
+         "--instances", "3", "--stack-kb", "64", "--gpu-buffer-mb", "16",
+         "--gpu-workgroups", "900", "--gpu-timeout", "0.5"]
     )  # fmt: skip
 
     limits = config_from_args(args).limits
@@ -118,6 +126,9 @@ def test_limits_from_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None
         table_elements=7,
         instances=3,
         wasm_stack_bytes=64 * 1024,
+        gpu_buffer_bytes=16 * 2**20,
+        gpu_workgroups=900,
+        gpu_timeout_s=0.5,
     )
 
 
@@ -128,6 +139,20 @@ def test_nonpositive_env_limit_rejected(monkeypatch: pytest.MonkeyPatch) -> None
         Qt45Error, match=r"memory_bytes must be positive.*--memory-mb or QT45_MEMORY_MB"
     ):
         Limits.from_env()
+
+
+def test_nonpositive_gpu_flag_rejected() -> None:
+    args = build_parser().parse_args(["--gpu-workgroups", "0"])
+
+    with pytest.raises(Qt45Error, match="--gpu-workgroups must be a positive number, got 0"):
+        config_from_args(args)
+
+
+def test_nonpositive_gpu_limit_rejected(tmp_path: Path) -> None:
+    with pytest.raises(
+        Qt45Error, match=r"gpu_timeout_s must be positive.*--gpu-timeout or QT45_GPU_TIMEOUT"
+    ):
+        WasmRuntime(Limits(gpu_timeout_s=0), tmp_path / "module.key")
 
 
 def test_nonpositive_api_limit_rejected(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from .engine import Qt45, Stats
 from .errors import (
     ArgumentError,
     CompileError,
+    GpuBusy,
     GpuUnavailable,
     LlmError,
     LlmUnavailable,
@@ -88,6 +89,7 @@ __all__ = [
     "ExactSearch",
     "FunctionRecord",
     "FunctionStore",
+    "GpuBusy",
     "GpuContext",
     "GpuUnavailable",
     "HybridSearch",

@@ -156,13 +156,12 @@ def run_array(
     """
     store = runtime.new_store()
     linker = linker or wasmtime.Linker(runtime.engine)
-    try:
+    # Both entries into wasm code (the start function and the call) run under
+    # a fresh fuel budget and wall-clock deadline; see WasmRuntime.limited.
+    with runtime.limited(store, name, "start"):
         instance = linker.instantiate(store, module)
+    with runtime.limited(store, name):
         return call_array(store, instance, name, inputs)
-    except wasmtime.Trap as exc:
-        raise runtime.trap_error(name, exc) from exc
-    except wasmtime.WasmtimeError as exc:
-        raise TrapError(f"{name!r} failed: {str(exc).strip()}", function=name) from exc
 
 
 def array_input_count(signature: str) -> int:

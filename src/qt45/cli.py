@@ -76,6 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="maximum wasm instances per call (default 4; env QT45_INSTANCES)",
     )
     parser.add_argument(
+        "--gpu-buffer-mb",
+        type=int,
+        metavar="MB",
+        help="total GPU buffer size one GPU call may allocate (default 256; env "
+        "QT45_GPU_BUFFER_MB)",
+    )
+    parser.add_argument(
+        "--gpu-workgroups",
+        type=int,
+        metavar="N",
+        help="workgroups one GPU call may run over all its dispatches (default 1048576; env "
+        "QT45_GPU_WORKGROUPS)",
+    )
+    parser.add_argument(
+        "--gpu-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit for the GPU work of one GPU call (default 10; env QT45_GPU_TIMEOUT)",
+    )
+    parser.add_argument(
         "--embedding-model",
         metavar="NAME",
         help="embedding model of the search: all-MiniLM-L6-v2 (default, ships with qt45), "
@@ -113,6 +133,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         limits = replace(limits, table_elements=_positive(args.table_elements, "--table-elements"))
     if args.instances is not None:
         limits = replace(limits, instances=_positive(args.instances, "--instances"))
+    if args.gpu_buffer_mb is not None:
+        megabytes = _positive(args.gpu_buffer_mb, "--gpu-buffer-mb")
+        limits = replace(limits, gpu_buffer_bytes=megabytes * 2**20)
+    if args.gpu_workgroups is not None:
+        limits = replace(limits, gpu_workgroups=_positive(args.gpu_workgroups, "--gpu-workgroups"))
+    if args.gpu_timeout is not None:
+        limits = replace(limits, gpu_timeout_s=_positive(args.gpu_timeout, "--gpu-timeout"))
     resolve_model_name(config.embedding_model)
     if config.max_attempts < 1:
         raise Qt45Error(f"--max-attempts must be at least 1, got {config.max_attempts}")

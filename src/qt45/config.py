@@ -61,11 +61,18 @@ class Limits:
     """Maximum instances, and memories and tables each, in one store."""
     wasm_stack_bytes: int = 512 * 1024
     """Native stack that wasm code may use; deeper recursion traps with a stack overflow."""
+    gpu_buffer_bytes: int = 256 * 1024 * 1024
+    """Maximum total size of the GPU buffers one GPU-tier call may allocate."""
+    gpu_workgroups: int = 1_048_576
+    """Maximum workgroups, summed over all dispatches, that one GPU-tier call may run."""
+    gpu_timeout_s: float = 10.0
+    """Wall-clock seconds from the start of a GPU-tier call by which its GPU work must end."""
 
     @classmethod
     def from_env(cls) -> Limits:
         """Read QT45_FUEL, QT45_CALL_TIMEOUT, QT45_MEMORY_MB, QT45_TABLE_ELEMENTS,
-        QT45_INSTANCES and QT45_STACK_KB over the defaults."""
+        QT45_INSTANCES, QT45_STACK_KB, QT45_GPU_BUFFER_MB, QT45_GPU_WORKGROUPS and
+        QT45_GPU_TIMEOUT over the defaults."""
         base = cls()
         limits = replace(
             base,
@@ -75,6 +82,9 @@ class Limits:
             table_elements=_env_int("QT45_TABLE_ELEMENTS", base.table_elements),
             instances=_env_int("QT45_INSTANCES", base.instances),
             wasm_stack_bytes=_env_int("QT45_STACK_KB", base.wasm_stack_bytes // 1024) * 1024,
+            gpu_buffer_bytes=_env_int("QT45_GPU_BUFFER_MB", base.gpu_buffer_bytes // 2**20) * 2**20,
+            gpu_workgroups=_env_int("QT45_GPU_WORKGROUPS", base.gpu_workgroups),
+            gpu_timeout_s=_env_float("QT45_GPU_TIMEOUT", base.gpu_timeout_s),
         )
         limits.check()
         return limits
@@ -99,6 +109,9 @@ LIMIT_SETTINGS: dict[str, tuple[str, str, str]] = {
     "table_elements": ("--table-elements", "QT45_TABLE_ELEMENTS", "elements"),
     "instances": ("--instances", "QT45_INSTANCES", "instances"),
     "wasm_stack_bytes": ("--stack-kb", "QT45_STACK_KB", "KiB"),
+    "gpu_buffer_bytes": ("--gpu-buffer-mb", "QT45_GPU_BUFFER_MB", "MiB"),
+    "gpu_workgroups": ("--gpu-workgroups", "QT45_GPU_WORKGROUPS", "workgroups"),
+    "gpu_timeout_s": ("--gpu-timeout", "QT45_GPU_TIMEOUT", "seconds"),
 }
 """Flag, environment variable and unit of each field of Limits."""
 

@@ -161,12 +161,18 @@ class Qt45:
         return self._arrays
 
     def gpu_context(self) -> GpuContext:
-        """Return the GPU context, opening it on first use; raises GpuUnavailable without an adapter."""
-        if self._gpu is None:
+        """Return the GPU context, opening it on first use; raises GpuUnavailable without an adapter.
+
+        A context abandoned after GPU work outlived its time limit is replaced;
+        see ``gpu.shared_context``.
+        """
+        if self._gpu is None or not self._gpu.usable:
             from .gpu import shared_context
 
-            self._gpu = shared_context()
-            self.reporter.step("gpu", f"adapter: {self._gpu.adapter.describe()}")
+            first = self._gpu is None
+            self._gpu = shared_context(self.config.limits.gpu_timeout_s)
+            if first:
+                self.reporter.step("gpu", f"adapter: {self._gpu.adapter.describe()}")
         return self._gpu
 
     @property

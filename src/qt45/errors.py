@@ -57,5 +57,9 @@ class GpuUnavailable(Qt45Error):
     """No GPU adapter (hardware or software) is available for the GPU tier."""
 
 
+class GpuBusy(GpuUnavailable):
+    """The GPU still runs a shader that an earlier call stopped waiting for at its time limit."""
+
+
 class NotFoundError(Qt45Error):
     """A function name that is not in the library."""

@@ -11,8 +11,11 @@ A GPU-tier module imports, from namespace ``gpu``:
 
 Every pointer and length is checked against the module's memory and every
 handle against the buffers of the current call; a violation raises TrapError.
-Buffers live until the call ends. ``wgpu`` is imported only when the first
-GPU context opens, so ``import qt45`` does not load it.
+One call may allocate at most ``Limits.gpu_buffer_bytes`` of buffers and run
+at most ``Limits.gpu_workgroups`` workgroups, and its GPU work must end
+within ``Limits.gpu_timeout_s`` of the call's start. Buffers live until the
+call ends. ``wgpu`` is imported only when the first GPU context opens, so
+``import qt45`` does not load it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,19 +36,14 @@ import numpy as np
 import wasmtime
 
 from .arrays import memory_bytes, run_array
+from .config import Limits, how_to_raise
 from .datasegments import DataSegment, read_c_string
-from .errors import CompileError, GpuUnavailable, ShaderError, TrapError
-from .runtime import WasmRuntime
-from .signature import Signature
+from .errors import GpuBusy, GpuUnavailable, ShaderError, TrapError
+from .gpuwait import GpuWork
+from .runtime import GPU_IMPORTS, WasmRuntime, check_imports
 
 log = logging.getLogger(__name__)
 
-GPU_IMPORTS = {
-    "alloc": Signature(("i32",), ("i32",)),
-    "write_buffer": Signature(("i32", "i32", "i32"), ()),
-    "dispatch_shader": Signature(("i32", "i32", "i32", "i32"), ()),
-    "read_buffer": Signature(("i32", "i32", "i32"), ()),
-}
 MAX_BUFFERS_PER_CALL = 64
 MAX_SHADER_BYTES = 1 << 20
 """A shader read from linear memory (not from a data segment) stops here at the latest."""
@@ -102,6 +101,30 @@ class GpuContext:
         self.max_workgroups = int(limits["max-compute-workgroups-per-dimension"])
         self._pipelines: OrderedDict[str, Any] = OrderedDict()
         self.lock = threading.Lock()
+        self.abandoned_by: str | None = None
+        """The function whose GPU work outlived its time limit; None while the context is usable."""
+        self.idle = threading.Event()
+        """Set while no submitted work runs; an abandoned context sets it when its work ends."""
+        self.idle.set()
+        self._fence: Any = None
+        self._orphans: list[Any] = []
+
+    @property
+    def usable(self) -> bool:
+        """False once work that overran a time limit made the context unusable."""
+        return self.abandoned_by is None
+
+    def abandon(self, function: str) -> None:
+        """Mark the context unusable because work of ``function`` still runs on it."""
+        self.abandoned_by = function
+
+    def retain(self, buffers: list[Any]) -> None:
+        """Keep ``buffers`` of an abandoned context until the context is dropped.
+
+        Destroying them now could block: a wgpu call on a device whose work
+        runs can wait until that work ends.
+        """
+        self._orphans.extend(buffers)
 
     @classmethod
     def open(cls) -> GpuContext:
@@ -161,28 +184,50 @@ class GpuContext:
             size=size, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC
         )
 
-    def dispatch(self, pipeline: Any, buffer: Any, workgroups: int) -> None:
-        """Bind ``buffer`` at group 0, binding 0 and run ``workgroups`` workgroups; raises ShaderError."""
+    def dispatch(self, pipeline: Any, buffer: Any, workgroups: int, timeout_s: float) -> bool:
+        """Run ``workgroups`` workgroups with ``buffer`` at group 0, binding 0, and wait for them.
+
+        Returns False when the work still runs after ``timeout_s`` seconds;
+        the caller must then ``abandon`` the context. Raises ShaderError when
+        the shader does not fit the binding.
+        """
+        if self._fence is None:
+            usage = self._wgpu.BufferUsage
+            self._fence = self.device.create_buffer(size=4, usage=usage.MAP_READ | usage.COPY_DST)
+        work = GpuWork(
+            lambda: self._submit_and_wait(pipeline, buffer, workgroups), self.idle, "dispatch"
+        )
         try:
-            bind_group = self.device.create_bind_group(
-                layout=pipeline.get_bind_group_layout(0),
-                entries=[
-                    {"binding": 0, "resource": {"buffer": buffer, "offset": 0, "size": buffer.size}}
-                ],
-            )
-            encoder = self.device.create_command_encoder()
-            compute = encoder.begin_compute_pass()
-            compute.set_pipeline(pipeline)
-            compute.set_bind_group(0, bind_group)
-            compute.dispatch_workgroups(workgroups)
-            compute.end()
-            self.device.queue.submit([encoder.finish()])
+            return work.wait(timeout_s)
         except self._wgpu.GPUError as exc:
             raise ShaderError(
                 "the shader does not fit the GPU tier's binding: it must declare exactly "
                 "@group(0) @binding(0) var<storage, read_write> data: array<f32>; and use it "
                 f"(wgpu: {_wgpu_message(exc)})"
             ) from exc
+
+    def _submit_and_wait(self, pipeline: Any, buffer: Any, workgroups: int) -> None:
+        """Submit the dispatch and a 4-byte copy to the fence, then wait until the fence maps.
+
+        Runs in a GpuWork thread. The copy is ordered after the dispatch, so
+        the map completes only when the dispatch has ended.
+        """
+        bind_group = self.device.create_bind_group(
+            layout=pipeline.get_bind_group_layout(0),
+            entries=[
+                {"binding": 0, "resource": {"buffer": buffer, "offset": 0, "size": buffer.size}}
+            ],
+        )
+        encoder = self.device.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(pipeline)
+        compute.set_bind_group(0, bind_group)
+        compute.dispatch_workgroups(workgroups)
+        compute.end()
+        encoder.copy_buffer_to_buffer(buffer, 0, self._fence, 0, 4)
+        self.device.queue.submit([encoder.finish()])
+        self._fence.map_async(self._wgpu.MapMode.READ).sync_wait()
+        self._fence.unmap()
 
 
 @contextmanager
@@ -218,38 +263,37 @@ _shared: GpuContext | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_context() -> GpuContext:
-    """Return the process-wide GPU context, opening it on first use; raises GpuUnavailable."""
+def shared_context(wait_s: float = 0.0) -> GpuContext:
+    """Return the process-wide GPU context, opening it on first use; raises GpuUnavailable.
+
+    A context abandoned because its work outlived a time limit is replaced by
+    a new one once that work ends. Opening a device while the old one is busy
+    can block (it does with lavapipe), so this waits up to ``wait_s`` seconds
+    for the work to end and then raises GpuBusy.
+    """
     global _shared
     with _shared_lock:
+        if _shared is not None and not _shared.usable:
+            if not _shared.idle.wait(wait_s):
+                raise _busy_error(_shared, wait_s)
+            log.info("replacing the GPU context abandoned by %r", _shared.abandoned_by)
+            _shared = None
         if _shared is None:
             _shared = GpuContext.open()
         return _shared
 
 
+def _busy_error(context: GpuContext, waited_s: float) -> GpuBusy:
+    return GpuBusy(
+        f"the GPU still runs the shader of {context.abandoned_by!r}, which was stopped at its "
+        "time limit; a running shader cannot be interrupted, and no new GPU work can start "
+        f"until it ends (waited {waited_s:g} s). Try again later; exiting qt45 also ends it"
+    )
+
+
 def check_gpu_imports(module: wasmtime.Module) -> None:
     """Raise CompileError unless every import is one of the ``gpu`` host functions, with its type."""
-    for item in module.imports:
-        expected = GPU_IMPORTS.get(item.name or "") if item.module == "gpu" else None
-        if expected is None:
-            allowed = ", ".join(f"gpu.{name}" for name in GPU_IMPORTS)
-            raise CompileError(
-                f"the module imports {item.module}.{item.name}, but GPU functions may import "
-                f"only {allowed}"
-            )
-        func_type = item.type
-        found = (
-            Signature(
-                tuple(str(t) for t in func_type.params), tuple(str(t) for t in func_type.results)
-            )
-            if isinstance(func_type, wasmtime.FuncType)
-            else None
-        )
-        if found != expected:
-            raise CompileError(
-                f"the import gpu.{item.name} must have type {expected}, but the module declares "
-                f"{found if found is not None else 'a non-function import'}"
-            )
+    check_imports(module, GPU_IMPORTS, "GPU")
 
 
 @dataclass
@@ -259,13 +303,22 @@ class GpuCall:
     context: GpuContext
     name: str
     segments: list[DataSegment]
-    budget_bytes: int
-    """Maximum total size of the buffers one call may allocate."""
+    limits: Limits
+    """Buffer bytes, workgroups and GPU time the call may use."""
     buffers: list[Any] = field(default_factory=list)
     shaders: list[str] = field(default_factory=list)
     allocated_bytes: int = 0
+    workgroups_run: int = 0
     destroyed: int = 0
     """Buffers destroyed so far by ``release``."""
+    deadline: float = float("inf")
+    """``time.monotonic()`` value by which the call's GPU work must end; set by ``start``."""
+
+    def start(self) -> None:
+        """Start the call's GPU time limit now; raises GpuBusy on an abandoned context."""
+        if not self.context.usable:
+            raise _busy_error(self.context, 0)
+        self.deadline = time.monotonic() + self.limits.gpu_timeout_s
 
     def define(self, linker: wasmtime.Linker) -> None:
         """Define the four ``gpu`` imports in ``linker``, bound to this call."""
@@ -275,19 +328,22 @@ class GpuCall:
             "dispatch_shader": self.dispatch_shader,
             "read_buffer": self.read_buffer,
         }
-        for import_name, handler in handlers.items():
-            signature = GPU_IMPORTS[import_name]
+        for host_import in GPU_IMPORTS:
             func_type = wasmtime.FuncType(
-                [wasmtime.ValType.i32() for _ in signature.params],
-                [wasmtime.ValType.i32() for _ in signature.results],
+                [wasmtime.ValType.i32() for _ in host_import.params],
+                [wasmtime.ValType.i32() for _ in host_import.results],
             )
-            linker.define_func("gpu", import_name, func_type, handler, access_caller=True)
+            handler = handlers[host_import.name]
+            linker.define_func("gpu", host_import.name, func_type, handler, access_caller=True)
 
     def release(self) -> None:
-        """Destroy every buffer of this call."""
-        for buffer in self.buffers:
-            buffer.destroy()
-            self.destroyed += 1
+        """Destroy every buffer of this call, or leave them to the context if it was abandoned."""
+        if self.context.usable:
+            for buffer in self.buffers:
+                buffer.destroy()
+                self.destroyed += 1
+        else:
+            self.context.retain(self.buffers)
         self.buffers.clear()
         self.allocated_bytes = 0
 
@@ -304,11 +360,12 @@ class GpuCall:
             )
         if len(self.buffers) >= MAX_BUFFERS_PER_CALL:
             self._trap("alloc", f"one call may allocate at most {MAX_BUFFERS_PER_CALL} buffers")
-        if self.allocated_bytes + size > self.budget_bytes:
+        budget = self.limits.gpu_buffer_bytes
+        if self.allocated_bytes + size > budget:
             self._trap(
                 "alloc",
-                f"{self.allocated_bytes + size:,} bytes of buffers in one call exceed the memory "
-                f"limit of {self.budget_bytes:,} bytes; raise it with --memory-mb",
+                f"{self.allocated_bytes + size:,} bytes of buffers in one call exceed the GPU "
+                f"buffer limit of {budget:,} bytes; {how_to_raise('gpu_buffer_bytes')}",
             )
         # WebGPU copies move whole 4-byte words and a binding cannot be empty.
         rounded = max(4, -(-size // 4) * 4)
@@ -349,14 +406,41 @@ class GpuCall:
                 f"{workgroups} workgroups is outside this adapter's range of 0 to "
                 f"{self.context.max_workgroups} per dispatch",
             )
+        total = self.workgroups_run + workgroups
+        if total > self.limits.gpu_workgroups:
+            self._trap(
+                "dispatch_shader",
+                f"{total:,} workgroups in one call exceed the limit of "
+                f"{self.limits.gpu_workgroups:,}; {how_to_raise('gpu_workgroups')}",
+            )
         shader = self.read_shader(caller, shader_ptr, shader_len)
-        # NOTE: qt45 sets no time limit on a dispatch, so a shader that never
-        # finishes blocks the call; the wasm fuel limit does not cover GPU work.
         with self.context.lock:
             pipeline = self.context.pipeline(shader)
             if workgroups:
-                self.context.dispatch(pipeline, buffer, workgroups)
+                self._run_dispatch(pipeline, buffer, workgroups)
+        self.workgroups_run = total
         self.shaders.append(shader)
+
+    def _run_dispatch(self, pipeline: Any, buffer: Any, workgroups: int) -> None:
+        """Dispatch and wait until the call's deadline; past it, abandon the context and trap."""
+        remaining = self.deadline - time.monotonic()
+        if remaining > 0 and self.context.dispatch(pipeline, buffer, workgroups, remaining):
+            return
+        if remaining > 0:
+            self.context.abandon(self.name)
+            aftermath = (
+                " A running shader cannot be interrupted, so it runs on to its end, and the "
+                "next GPU call waits for it and then opens a new GPU context"
+            )
+        else:
+            aftermath = " The shader was not started"
+        timeout = self.limits.gpu_timeout_s
+        raise TrapError(
+            f"{self.name!r} stopped: its GPU work ran longer than {timeout:g} s (the GPU time "
+            f"limit); {how_to_raise('gpu_timeout_s')}.{aftermath}",
+            function=self.name,
+            cause="time limit exceeded",
+        )
 
     # -- checks ----------------------------------------------------------
 
@@ -442,10 +526,12 @@ def run_gpu(
 ) -> np.ndarray:
     """Call a GPU-tier function once with ``call``'s host functions; returns the result.
 
-    The call's buffers are destroyed before this returns, also after a trap.
+    The call's buffers are destroyed before this returns, also after a trap,
+    unless the call abandoned the context (see ``GpuCall.release``).
     """
     linker = wasmtime.Linker(runtime.engine)
     call.define(linker)
+    call.start()
     try:
         return run_array(runtime, module, call.name, inputs, linker)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +51,12 @@ class GpuSpec(ArraySpec):
     label = "gpu"
     prompt_prefix = "gpu"
 
-    def __init__(self, request: ArrayRequest, runtime: WasmRuntime, context: GpuContext) -> None:
+    def __init__(
+        self, request: ArrayRequest, runtime: WasmRuntime, gpu: Callable[[], GpuContext]
+    ) -> None:
         super().__init__(request, runtime)
-        self.context = context
+        self.gpu = gpu
+        """Returns the GPU context for each call; a context abandoned after a timeout is replaced."""
 
     def build(self, wat: str) -> Built:
         compiled = self.runtime.compile(wat)
@@ -84,7 +88,7 @@ class GpuSpec(ArraySpec):
         )
 
     def _new_call(self, segments: list[DataSegment]) -> GpuCall:
-        return GpuCall(self.context, self.array.name, segments, self.runtime.limits.memory_bytes)
+        return GpuCall(self.gpu(), self.array.name, segments, self.runtime.limits)
 
     def make_record(self, built: Built, verified: bool) -> FunctionRecord:
         module: GpuModule = built.artifact

@@ -6,21 +6,14 @@ import numpy as np
 
 from .array_spec import ArraySpec
 from .arrays import check_array_exports, run_array
-from .errors import CompileError
-from .runtime import CompiledModule
+from .runtime import CompiledModule, check_imports
 from .store import FunctionRecord
 from .synth import Built
 
 
 def check_simd_module(compiled: CompiledModule, name: str) -> None:
     """Check the SIMD contract: no imports, ``memory`` and ``name: (i32, i32) -> i32`` exported."""
-    imports = compiled.module.imports
-    if imports:
-        listed = ", ".join(f"{item.module}.{item.name}" for item in imports)
-        raise CompileError(
-            f"the module imports {listed}, but SIMD functions may import nothing; "
-            "remove every import"
-        )
+    check_imports(compiled.module, (), "SIMD")
     check_array_exports(compiled.module, name)
 
 

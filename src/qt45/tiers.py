@@ -46,7 +46,7 @@ class ArrayTiers:
     def spec(self, request: ArrayRequest) -> ArraySpec:
         """Return the TierSpec that generates ``request``'s function."""
         if request.tier == Tier.GPU:
-            return GpuSpec(request, self.runtime, self.gpu())
+            return GpuSpec(request, self.runtime, self.gpu)
         return SimdSpec(request, self.runtime)
 
     def load(self, record: FunctionRecord) -> LoadedArray:
@@ -83,9 +83,7 @@ class ArrayTiers:
         """Call a stored SIMD or GPU function once on f32 inputs; returns a float32 array."""
         loaded = self.load(record)
         if loaded.tier == Tier.GPU:
-            call = GpuCall(
-                self.gpu(), loaded.name, loaded.segments, self.runtime.limits.memory_bytes
-            )
+            call = GpuCall(self.gpu(), loaded.name, loaded.segments, self.runtime.limits)
             return run_gpu(self.runtime, call, loaded.module, inputs)
         return run_array(self.runtime, loaded.module, loaded.name, inputs)
 
