@@ -206,3 +206,109 @@ def test_interactive_terminal(tmp_path: Path) -> None:
     assert b"Traceback" not in output
     assert os.WEXITSTATUS(status) == 0
     assert (tmp_path / "xdg" / "qt45" / "history").read_text().count("answer") == 1
+
+
+SPIN = '(module (func (export "spin") (param i32) (result i32) (loop br 0) local.get 0))'
+SPIN_LINE = 'spin "loops forever" (i32) -> i32 : 1'
+
+
+def spin_library(tmp_path: Path) -> Path:
+    from libtools import store_wat
+    from qt45 import Config
+
+    path = tmp_path / "spin.db"
+    store_wat(
+        Config(db_path=path, key_path=tmp_path / "xdg" / "qt45" / "module.key"),
+        "spin",
+        "(i32) -> i32",
+        SPIN,
+    )
+    return path
+
+
+def test_ctrl_c_stops_a_running_call(tmp_path: Path) -> None:
+    import signal
+
+    library = spin_library(tmp_path)
+    command = [sys.executable, "-m", "qt45", "--db", str(library), "--fuel", str(10**15)]
+    process = subprocess.Popen(
+        [*command, "--call-timeout", "60", "-c", SPIN_LINE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+    )
+    read_until_text(process, "[cache] found 'spin'")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)  # far below the 60 s limit
+
+    assert process.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+
+
+def read_until_text(process: subprocess.Popen[str], marker: str) -> None:
+    assert process.stdout is not None
+    seen = ""
+    while marker not in seen:
+        line = process.stdout.readline()
+        assert line, f"{marker!r} did not appear; output so far: {seen!r}"
+        seen += line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_ctrl_c_in_the_repl_keeps_the_session(tmp_path: Path) -> None:
+    library = spin_library(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(tmp_path)
+        env = env_for(tmp_path, PROMPT_TOOLKIT_NO_CPR="1")
+        argv = [
+            sys.executable,
+            "-m",
+            "qt45",
+            "--db",
+            str(library),
+            "--fuel",
+            str(10**15),
+            "--call-timeout",
+            "60",
+        ]
+        os.execve(sys.executable, argv, env)
+    try:
+        read_until(fd, b"qt45>")
+        os.write(fd, SPIN_LINE.encode() + b"\r")
+        read_until(fd, b"[cache] found 'spin'")
+        time.sleep(0.3)
+        os.write(fd, b"\x03")
+        output = read_until(fd, b"interrupted", timeout=30)
+        os.write(fd, b".quit\r")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+
+    assert b"Traceback" not in output
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_dot_commands_in_one_shot(tmp_path: Path) -> None:
+    assert qt45(tmp_path, "--demo").returncode == 0
+
+    quit_line = qt45(tmp_path, "-c", ".quit")
+    info_alias = qt45(tmp_path, "-c", ".info sum")
+    delete_spacing = qt45(tmp_path, "-c", ".delete max (i32,i32)->i32")
+    delete_other = qt45(tmp_path, "-c", ".delete negate (f64) -> f64")
+    delete_bad = qt45(tmp_path, "-c", ".delete negate bogus")
+    unknown = qt45(tmp_path, "-c", ".nope")
+
+    assert quit_line.returncode == 0
+    assert "'sum' (i32, i32) -> i32 is an alias of 'add'" in info_alias.stdout
+    assert "description adds two integers" in info_alias.stdout
+    assert "Deleted 1 function(s) named 'max'" in delete_spacing.stdout
+    assert "no function named 'negate' with signature (f64) -> f64" in delete_other.stderr
+    assert "invalid signature 'bogus'" in delete_bad.stderr
+    assert (
+        "known commands: .list .info .source .tests .shader .bench .delete .search .help .quit"
+        in (unknown.stderr)
+    )

@@ -136,7 +136,8 @@ def test_nonpositive_env_limit_rejected(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("QT45_MEMORY_MB", "0")
 
     with pytest.raises(
-        Qt45Error, match=r"memory_bytes must be positive.*--memory-mb or QT45_MEMORY_MB"
+        Qt45Error,
+        match=r"--memory-mb \(QT45_MEMORY_MB, Limits.memory_bytes\) must be a positive number, got 0",
     ):
         Limits.from_env()
 
@@ -150,11 +151,11 @@ def test_nonpositive_gpu_flag_rejected() -> None:
 
 def test_nonpositive_gpu_limit_rejected(tmp_path: Path) -> None:
     with pytest.raises(
-        Qt45Error, match=r"gpu_timeout_s must be positive.*--gpu-timeout or QT45_GPU_TIMEOUT"
+        Qt45Error, match=r"--gpu-timeout \(QT45_GPU_TIMEOUT, Limits.gpu_timeout_s\) must be"
     ):
         WasmRuntime(Limits(gpu_timeout_s=0), tmp_path / "module.key")
 
 
 def test_nonpositive_api_limit_rejected(tmp_path: Path) -> None:
-    with pytest.raises(Qt45Error, match="fuel must be positive"):
+    with pytest.raises(Qt45Error, match=r"Limits.fuel\) must be a positive number, got 0"):
         WasmRuntime(Limits(fuel=0), tmp_path / "module.key")

@@ -203,3 +203,24 @@ def test_empty_file_becomes_a_library(tmp_path: Path) -> None:
 
     assert store.count() == 0
     store.close()
+
+
+def test_folder_not_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    existing = tmp_path / "existing.db"
+    FunctionStore(existing).close()
+    before = digest(existing)
+    real_access = os.access
+
+    def no_folder_writes(path: object, mode: int) -> bool:
+        if Path(str(path)) == tmp_path and mode & os.W_OK:
+            return False
+        return real_access(path, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", no_folder_writes)
+
+    with pytest.raises(StoreError, match="in a folder that is not writable"):
+        FunctionStore(existing)
+    with pytest.raises(StoreError, match=r"folder .* is not writable"):
+        FunctionStore(tmp_path / "new.db")
+    assert digest(existing) == before
+    assert not (tmp_path / "new.db").exists()

@@ -189,16 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _check_flag_combinations(args: argparse.Namespace) -> None:
+    if args.json and args.line is None:
+        raise Qt45Error("--json works only with -c LINE, e.g. qt45 -c '.list' --json")
+    if args.demo and args.line is not None:
+        raise Qt45Error("--demo and -c cannot be combined; run them one after the other")
+
+
 def _run(args: argparse.Namespace) -> int:
     from .engine import Qt45
+    from .watchdog import SIGINT_WATCHER
 
+    _check_flag_combinations(args)
     config = config_from_args(args)
     if args.line is not None:
         from .oneshot import run_one_shot
         from .report import PlainReporter, Reporter
 
         reporter = Reporter() if args.json else PlainReporter()
-        with Qt45(config, reporter=reporter) as lib:
+        with Qt45(config, reporter=reporter) as lib, SIGINT_WATCHER.active():
             return run_one_shot(lib, args.line, args.json)
 
     from rich.console import Console
@@ -207,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import run_demo
 
-        return run_demo(config, console)
+        with SIGINT_WATCHER.active():
+            return run_demo(config, console)
 
     from .repl import run_repl
     from .report import ConsoleReporter

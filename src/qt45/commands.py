@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .arraybench import bench
 from .engine import Qt45
 from .errors import ParseError, Qt45Error
 from .parser import ARRAY_FORM, SCALAR_FORM, Command, parse_line
-from .request import ArrayRequest, ScalarRequest
+from .request import ArrayRequest, ScalarRequest, array_signature
 from .search import Candidate, HybridSearch, SearchQuery
+from .signature import Signature
 from .store import FunctionRecord
 
 HELP_ROWS = [
@@ -49,7 +50,7 @@ def run_command(lib: Qt45, console: Console, cmd: Command) -> None:
     """Run one dot-command; raises ParseError for an unknown command or missing argument."""
     handler = COMMANDS.get(cmd.name)
     if handler is None:
-        known = " ".join(sorted(f".{name}" for name in COMMANDS))
+        known = " ".join(row[0].split()[0] for row in HELP_ROWS)
         raise ParseError(f"unknown command .{cmd.name}; known commands: {known}")
     handler(lib, console, cmd.args)
 
@@ -97,6 +98,14 @@ def _time(value: float | None) -> str:
 @command("info")
 def _info(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
     name = _one_name(args, ".info NAME")
+    targets = lib.store.alias_targets(name)
+    if targets and not lib.store.find_by_name(name):
+        for alias_signature, target in targets:
+            console.print(
+                Text(f"{name!r} {alias_signature} is an alias of {target.name!r}", style="bold")
+            )
+        console.print()
+        name = targets[0][1].name
     for record in lib.lookup(name):
         aliases = lib.store.aliases(record.id or -1)
         rows = [
@@ -160,6 +169,7 @@ def _shader(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
 
 @command("bench")
 def _bench(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    from .arraybench import bench  # numpy loads only when a benchmark runs
 
     if len(args) != 2:
         raise ParseError("usage: .bench NAME N, e.g. .bench vec_add_f32 1000000")
@@ -191,12 +201,21 @@ def _delete(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
     if not args:
         raise ParseError("usage: .delete NAME [SIGNATURE]")
     name = args[0]
-    signature = " ".join(args[1:]) or None
+    signature = normalize_signature(" ".join(args[1:])) if len(args) > 1 else None
     for record in lib.store.find_by_name(name):
         lib.runtime.forget(record.id)
         lib.arrays.forget(record.id)
     deleted = lib.store.delete(name, signature)
     console.print(f"Deleted {deleted} function(s) named {name!r}.")
+
+
+def normalize_signature(text: str) -> str:
+    """Return the stored form of a scalar or array signature typed with any spacing."""
+    compact = re.sub(r"\s+", "", text)
+    array_form = re.fullmatch(r"\(((?:f32\[\],)*f32\[\])\)->f32\[\]", compact)
+    if array_form:
+        return array_signature(array_form.group(1).count("f32[]"))
+    return str(Signature.parse(text))
 
 
 def search_query(text: str) -> SearchQuery:
@@ -259,6 +278,12 @@ def _search(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
             style="dim",
         )
     )
+
+
+@command("quit", "exit", "q")
+def _quit(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
+    # The REPL ends its loop before it gets here; in qt45 -c there is nothing to end.
+    return None
 
 
 @command("help", "h", "?")

@@ -93,12 +93,12 @@ class Limits:
         """Raise Qt45Error naming the first limit that is not positive."""
         from .errors import Qt45Error
 
-        for name, (flag, variable, _) in LIMIT_SETTINGS.items():
+        for name, (flag, variable, unit) in LIMIT_SETTINGS.items():
             value = getattr(self, name)
             if not value > 0:
+                shown = value // UNIT_BYTES[unit] if unit in UNIT_BYTES else value
                 raise Qt45Error(
-                    f"the limit {name} must be positive, got {value}; set it with {flag} "
-                    f"or {variable}"
+                    f"{flag} ({variable}, Limits.{name}) must be a positive number, got {shown}"
                 )
 
 
@@ -114,6 +114,10 @@ LIMIT_SETTINGS: dict[str, tuple[str, str, str]] = {
     "gpu_timeout_s": ("--gpu-timeout", "QT45_GPU_TIMEOUT", "seconds"),
 }
 """Flag, environment variable and unit of each field of Limits."""
+
+
+UNIT_BYTES = {"MiB": 2**20, "KiB": 1024}
+"""Limits kept in bytes but set in these units."""
 
 
 def how_to_raise(limit: str) -> str:
@@ -164,7 +168,27 @@ class Config:
             values["key_path"] = Path(os.environ["QT45_KEY_FILE"])
         values.update({key: value for key, value in overrides.items() if value is not None})
         values["api_key"] = resolve_api_key(str(values["llm_url"]), values.get("api_key"))
+        _check_settings(values)
         return cls(**values)  # type: ignore[arg-type]
+
+
+LLM_SOURCES = ("auto", "http", "scripted")
+
+
+def _check_settings(values: dict[str, object]) -> None:
+    """Raise Qt45Error for a model source or timeout that cannot work."""
+    from .errors import Qt45Error
+
+    if values["llm"] not in LLM_SOURCES:
+        raise Qt45Error(
+            f"invalid model source {values['llm']!r} (--llm or QT45_LLM): use one of "
+            f"{', '.join(LLM_SOURCES)}"
+        )
+    timeout = values["llm_timeout"]
+    if not isinstance(timeout, int | float) or not timeout > 0:
+        raise Qt45Error(
+            f"--llm-timeout (QT45_LLM_TIMEOUT) must be a positive number of seconds, got {timeout}"
+        )
 
 
 def resolve_api_key(llm_url: str, explicit: object = None) -> str | None:

@@ -101,6 +101,10 @@ class OnnxEmbedder:
 
     def __init__(self, profile: ModelProfile, model_path: Path, tokenizer_path: Path) -> None:
         import onnxruntime
+
+        # Only errors: its warnings (for example about telemetry files) would land among
+        # the step lines.
+        onnxruntime.set_default_logger_severity(3)
         from tokenizers import Tokenizer
 
         self.name = profile.name

@@ -108,7 +108,7 @@ class LlmClient:
             except httpx.ConnectError as exc:
                 if attempt == attempts:
                     raise self._unreachable(exc) from None
-                log.warning(
+                log.info(
                     "cannot connect to %s (%s); retry %d/%d",
                     self.base_url,
                     exc,

@@ -169,4 +169,9 @@ def _number(token: str) -> int | float:
                 f"the integer {token[:20]}… has {len(body):,} digits; i64 values have at most 19"
             )
         return sign * int(body)
-    return float(token)
+    value = float(token)
+    if math.isinf(value):
+        raise ParseError(
+            f"the number {token[:20]} is out of range for a 64-bit float; write inf for infinity"
+        )
+    return value

@@ -16,6 +16,7 @@ from .engine import Qt45
 from .errors import Qt45Error
 from .oneshot import internal_error_message
 from .parser import Command, parse_line
+from .watchdog import SIGINT_WATCHER
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def execute_line(lib: Qt45, console: Console, line: str) -> bool:
                 return False
             run_command(lib, console, parsed)
             return True
-        lib.request(parsed)
+        with SIGINT_WATCHER.active():
+            lib.request(parsed)
     except Qt45Error as exc:
         print_error(console, exc)
     except KeyboardInterrupt:

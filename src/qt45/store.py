@@ -53,11 +53,11 @@ class FunctionRecord:
     tier: Tier
     description: str
     wat: str
-    wasm: bytes
+    wasm: bytes = field(repr=False)
     verified: bool = False
     shader: str | None = None
-    compiled: bytes | None = None
-    compiled_tag: bytes | None = None
+    compiled: bytes | None = field(default=None, repr=False)
+    compiled_tag: bytes | None = field(default=None, repr=False)
     id: int | None = None
     created_at: float = field(default_factory=time.time)
     last_used_at: float | None = None
@@ -121,12 +121,17 @@ class FunctionStore:
     # -- opening -------------------------------------------------------
 
     def _check_file_before_open(self) -> None:
+        parent = self.path.parent if str(self.path.parent) else Path(".")
         if not self.path.exists():
-            parent = self.path.parent if str(self.path.parent) else Path(".")
             if not parent.is_dir():
                 raise StoreError(
                     f"cannot create library {str(self.path)!r}: folder {str(parent)!r} "
                     "does not exist"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise StoreError(
+                    f"cannot create library {str(self.path)!r}: folder {str(parent)!r} is not "
+                    "writable; choose a path in a writable folder with --db or QT45_DB"
                 )
             return
         if self.path.is_dir():
@@ -139,6 +144,12 @@ class FunctionStore:
             raise StoreError(
                 f"{str(self.path)!r} is not a qt45 library (not an SQLite database); "
                 "it was left untouched. Choose another file with --db or QT45_DB."
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"library {str(self.path)!r} is in a folder that is not writable, and qt45 "
+                "keeps its write-ahead log (-wal and -shm files) next to the library; it was "
+                "left untouched. Copy it to a writable folder and pass the copy with --db."
             )
         wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
         wal_existed, shm_existed = wal.exists(), shm.exists()
@@ -392,6 +403,11 @@ class FunctionStore:
                     "DELETE FROM functions WHERE name = ? AND signature = ?", (name, signature)
                 )
             deleted = int(conn.changes())
+        if deleted == 0 and signature is not None and self.find_by_name(name):
+            raise NotFoundError(
+                f"no function named {name!r} with signature {signature} in the library; "
+                f"see .info {name} for its signatures"
+            )
         if deleted == 0:
             raise NotFoundError(f"no function named {name!r} in the library; see .list")
         return deleted
@@ -429,6 +445,14 @@ class FunctionStore:
             (name, signature, str(tier)),
         )
         return self.get_by_id(rows[0][0]) if rows else None
+
+    def alias_targets(self, name: str) -> list[tuple[str, FunctionRecord]]:
+        """Return (signature, function) for every alias called ``name``."""
+        rows = self._query(
+            "SELECT signature, function_id FROM aliases WHERE name = ? ORDER BY created_at", (name,)
+        )
+        found = [(row[0], self.get_by_id(row[1])) for row in rows]
+        return [(signature, record) for signature, record in found if record is not None]
 
     def aliases(self, function_id: int) -> list[str]:
         rows = self._query(

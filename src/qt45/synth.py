@@ -265,7 +265,7 @@ def _fresh(cases: list[TestCase]) -> list[TestCase]:
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:3])[:300] if lines else "unknown error"
+    return " ".join(lines[:6])[:300] if lines else "unknown error"
 
 
 def _shorten(text: str) -> str:

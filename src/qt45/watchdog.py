@@ -14,8 +14,14 @@ during a tight loop.
 from __future__ import annotations
 
 import math
+import os
+import signal
+import socket
 import threading
 import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import wasmtime
 
@@ -36,6 +42,7 @@ class EngineTicker:
     def __init__(self, owner: EpochTicker, engine: wasmtime.Engine, timeout_s: float) -> None:
         self.owner = owner
         self.engine = engine
+        self.deadline_ticks = deadline_ticks(timeout_s)
         self.idle_s = timeout_s + IDLE_S
         self.last_used = time.monotonic()
         self.ticking = False
@@ -60,11 +67,28 @@ class EpochTicker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._entries: list[EngineTicker] = []
+        self._registered: weakref.WeakSet[EngineTicker] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
 
     def register(self, engine: wasmtime.Engine, timeout_s: float) -> EngineTicker:
         """Return the ticking state for ``engine``, whose calls time out after ``timeout_s``."""
-        return EngineTicker(self, engine, timeout_s)
+        entry = EngineTicker(self, engine, timeout_s)
+        with self._lock:
+            self._registered.add(entry)
+        return entry
+
+    def interrupt_all(self) -> None:
+        """Make every call now running on a registered engine trap at its next epoch check.
+
+        Advancing the epoch past the deadline is the only way to stop wasm
+        code from another thread; the trap then surfaces as a time-limit
+        TrapError, or as KeyboardInterrupt where a SIGINT is pending.
+        """
+        with self._lock:
+            entries = list(self._registered)
+        for entry in entries:
+            for _ in range(entry.deadline_ticks + 1):
+                entry.engine.increment_epoch()
 
     def start(self, entry: EngineTicker) -> None:
         with self._lock:
@@ -102,3 +126,51 @@ class EpochTicker:
 
 TICKER = EpochTicker()
 """The process-wide ticker; every WasmRuntime registers its engine here."""
+
+
+class _SigintWatcher:
+    """Stops running wasm code on Ctrl-C.
+
+    Python runs signal handlers only between bytecodes, so a SIGINT waits
+    until a wasm call returns, which may be the end of its deadline. The
+    C-level handler still writes the signal number to the wakeup file
+    descriptor at once; a daemon thread reads it and interrupts every engine.
+    The pending KeyboardInterrupt is then raised as soon as the call returns.
+    """
+
+    def __init__(self) -> None:
+        self._reader: socket.socket | None = None
+        self._writer: socket.socket | None = None
+
+    def _start(self) -> socket.socket:
+        if self._writer is None:
+            self._reader, self._writer = socket.socketpair()
+            self._writer.setblocking(False)
+            threading.Thread(target=self._watch, name="qt45-sigint", daemon=True).start()
+        return self._writer
+
+    def _watch(self) -> None:
+        assert self._reader is not None
+        while True:
+            data = self._reader.recv(64)
+            if not data:
+                return
+            if signal.SIGINT in data:
+                TICKER.interrupt_all()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Within the body, Ctrl-C stops a running wasm call (main thread only; no-op elsewhere)."""
+        if threading.current_thread() is not threading.main_thread() or os.name != "posix":
+            yield
+            return
+        writer = self._start()
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous)
+
+
+SIGINT_WATCHER = _SigintWatcher()
+"""Use ``with SIGINT_WATCHER.active():`` around requests made from the command line."""
