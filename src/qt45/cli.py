@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with -c: print one JSON object")
     parser.add_argument("--demo", action="store_true", help="run the built-in demo")
     parser.add_argument("--db", type=Path, help="library file (default ./qt45.db; env QT45_DB)")
-    parser.add_argument("--llm-url", help="OpenAI-compatible base URL (env QT45_LLM_URL)")
+    parser.add_argument(
+        "--llm-url",
+        help="OpenAI-compatible base URL (default http://localhost:11434/v1; env QT45_LLM_URL)",
+    )
     parser.add_argument("--model", help="model name (default qwen2.5-coder:7b; env QT45_MODEL)")
     parser.add_argument(
         "--llm",
@@ -37,25 +40,37 @@ def build_parser() -> argparse.ArgumentParser:
         "server, and scripted replies in the demo when no server answers (env QT45_LLM)",
     )
     parser.add_argument(
-        "--llm-timeout", type=float, metavar="SECONDS", help="wait for one reply (default 120)"
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds to wait for one model reply (default 120; env QT45_LLM_TIMEOUT)",
     )
     parser.add_argument(
         "--no-stream", action="store_true", help="ask for whole replies instead of streams"
     )
     parser.add_argument(
-        "--max-attempts", type=int, metavar="N", help="generation attempts (default 3)"
+        "--max-attempts",
+        type=int,
+        metavar="N",
+        help="generation attempts per request (default 3; env QT45_MAX_ATTEMPTS)",
     )
     parser.add_argument(
-        "--fuel", type=int, metavar="UNITS", help="CPU limit per call in fuel units (env QT45_FUEL)"
+        "--fuel",
+        type=int,
+        metavar="UNITS",
+        help="CPU limit per scalar call in fuel units (default 1000000000; env QT45_FUEL)",
     )
     parser.add_argument(
         "--memory-mb",
         type=int,
         metavar="MB",
-        help="linear-memory cap per instance (env QT45_MEMORY_MB)",
+        help="linear-memory cap per instance in MiB (default 256; env QT45_MEMORY_MB)",
     )
     parser.add_argument(
-        "--stack-kb", type=int, metavar="KB", help="wasm stack limit (env QT45_STACK_KB)"
+        "--stack-kb",
+        type=int,
+        metavar="KB",
+        help="wasm stack limit in KiB (default 512; env QT45_STACK_KB)",
     )
     parser.add_argument(
         "--call-timeout",
