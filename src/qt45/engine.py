@@ -350,10 +350,16 @@ class Qt45:
 
     def _run_scalar(self, record: FunctionRecord, args: list[Scalar]) -> list[Scalar]:
         loaded = self._load_scalar(record)
-        values = self.runtime.call_converted(loaded, args)
-        if record.id is not None:
-            self.store.record_call(record.id)
-        return values
+        handle = loaded.extra.get("handle")
+        if handle is None:
+            # The handle's specialised call is the fastest way into the module.
+            handle = loaded.extra["handle"] = ScalarFunction(
+                record, loaded, self.runtime, self.store
+            )
+        result = handle(*args)
+        if isinstance(result, tuple):
+            return list(result)
+        return [] if result is None else [result]
 
     def _store_native_code(self, record: FunctionRecord, loaded: LoadedFunction) -> None:
         """Replace rejected or missing native code once, so later loads deserialise."""

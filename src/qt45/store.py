@@ -26,6 +26,9 @@ BUSY_TIMEOUT_MS = 10_000
 FLUSH_INTERVAL_S = 2.0
 """Call counts are written at most this often during a session, and on close."""
 
+ROW_CACHE_SIZE = 4_096
+"""Rows of exact-hit lookups kept in memory; see FunctionStore.get."""
+
 FUNCTION_COLUMNS = (
     "id, name, signature, tier, description, wat, wasm, compiled, compiled_tag, shader, "
     "created_at, last_used_at, call_count, verified"
@@ -111,6 +114,9 @@ class FunctionStore:
         self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         self._lock = threading.RLock()
         self._pending_calls: dict[int, tuple[int, float]] = {}
+        self._local_commits = 0
+        self._row_cache: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        self._row_cache_version: tuple[int, int] | None = None
         self._last_flush = time.monotonic()
         try:
             self._prepare()
@@ -229,6 +235,7 @@ class FunctionStore:
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
+                self._local_commits += 1
             except BaseException as exc:
                 # SQLite rolls back by itself after some errors (a full disk, I/O errors).
                 if self.conn.in_transaction:
@@ -278,13 +285,34 @@ class FunctionStore:
     # -- functions -----------------------------------------------------
 
     def get(self, name: str, signature: str, tier: Tier | str) -> FunctionRecord | None:
-        """Return the function stored under exactly this name, signature and tier."""
-        rows = self._query(
-            f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ? AND signature = ? "
-            "AND tier = ?",
-            (name, signature, str(tier)),
-        )
-        return self._with_pending(_record_from_row(rows[0])) if rows else None
+        """Return the function stored under exactly this name, signature and tier.
+
+        Rows found are kept in memory until any connection writes to the file,
+        so repeated cache hits skip the query.
+        """
+        key = (name, signature, str(tier))
+        version = self._version()
+        if version != self._row_cache_version:
+            self._row_cache.clear()
+            self._row_cache_version = version
+        row = self._row_cache.get(key)
+        if row is None:
+            rows = self._query(
+                f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE name = ? AND signature = ? "
+                "AND tier = ?",
+                key,
+            )
+            if not rows:
+                return None
+            row = rows[0]
+            if len(self._row_cache) < ROW_CACHE_SIZE:
+                self._row_cache[key] = row
+        return self._with_pending(_record_from_row(row))
+
+    def _version(self) -> tuple[int, int]:
+        """Change count of the file: other connections' commits, then this one's."""
+        with self._lock:
+            return (self.conn.data_version(), self._local_commits)
 
     def get_by_id(self, function_id: int) -> FunctionRecord | None:
         rows = self._query(f"SELECT {FUNCTION_COLUMNS} FROM functions WHERE id = ?", (function_id,))
