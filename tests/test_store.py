@@ -224,3 +224,24 @@ def test_folder_not_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         FunctionStore(tmp_path / "new.db")
     assert digest(existing) == before
     assert not (tmp_path / "new.db").exists()
+
+
+def test_cached_rows_follow_other_connections(db_path: Path) -> None:
+    reader = FunctionStore(db_path)
+    writer = FunctionStore(db_path)
+    writer.save(record(), [])
+    first = reader.get("add", "(i32, i32) -> i32", Tier.SCALAR)
+
+    replaced = record()
+    replaced.description = "adds, second version"
+    writer.delete("add")
+    writer.save(replaced, [])
+    second = reader.get("add", "(i32, i32) -> i32", Tier.SCALAR)
+    writer.delete("add")
+    third = reader.get("add", "(i32, i32) -> i32", Tier.SCALAR)
+
+    assert first is not None and first.description == "adds"
+    assert second is not None and second.description == "adds, second version"
+    assert third is None
+    reader.close()
+    writer.close()
