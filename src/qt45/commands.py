@@ -293,9 +293,6 @@ def _help(lib: Qt45, console: Console, args: tuple[str, ...]) -> None:
     console.print(Text('  answer "returns 42" () -> i32'))
     console.print(Text(f"  {ARRAY_FORM}"))
     console.print(Text("Types: i32 i64 f32 f64. Commands:", style="bold"))
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column()
-    table.add_column()
-    for usage in HELP_ROWS:
-        table.add_row(*usage)
-    console.print(table)
+    width = max(len(usage) for usage, _ in HELP_ROWS) + 2
+    for usage, description in HELP_ROWS:
+        console.print(Text(f"  {usage:<{width}}{description}"))
