@@ -17,8 +17,9 @@ from qt45 import CompileError, GpuContext, GpuUnavailable, Limits, Qt45, ShaderE
 from qt45.arrays import run_array, to_f32_arrays
 from qt45.commands import run_command
 from qt45.datasegments import data_segments, read_c_string
-from qt45.gpu import GpuCall, run_gpu, shared_context
+from qt45.gpu import shared_context
 from qt45.gpu_spec import check_gpu_module
+from qt45.gpuhost import GpuCall, run_gpu
 from qt45.parser import Command
 from qt45.runtime import CompiledModule, WasmRuntime
 

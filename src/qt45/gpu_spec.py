@@ -11,7 +11,8 @@ from .array_spec import ArraySpec
 from .arrays import check_array_exports
 from .datasegments import DataSegment, data_segments
 from .errors import CompileError, ShaderError, TrapError
-from .gpu import GpuCall, GpuContext, check_gpu_imports, run_gpu
+from .gpu import GpuContext
+from .gpuhost import GpuCall, check_gpu_imports, run_gpu
 from .request import ArrayRequest
 from .runtime import CompiledModule, WasmRuntime
 from .store import FunctionRecord

@@ -13,8 +13,9 @@ from .array_spec import ArraySpec
 from .arrays import run_array
 from .datasegments import DataSegment
 from .errors import Qt45Error
-from .gpu import GpuCall, GpuContext, run_gpu
+from .gpu import GpuContext
 from .gpu_spec import GpuSpec, check_gpu_module
+from .gpuhost import GpuCall, run_gpu
 from .request import ArrayRequest
 from .runtime import CompiledModule, WasmRuntime
 from .signature import Tier

@@ -26,8 +26,8 @@ from qt45 import (
     TrapError,
 )
 from qt45.arrays import to_f32_arrays
-from qt45.gpu import GpuCall, run_gpu
 from qt45.gpu_spec import check_gpu_module
+from qt45.gpuhost import GpuCall, run_gpu
 from qt45.runtime import WasmRuntime
 from test_gpu import DOUBLE_TESTS, IMPORTS, double_module, fenced, open_adapter
 
