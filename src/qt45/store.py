@@ -16,13 +16,12 @@ from typing import Any, cast
 import apsw
 
 from .errors import NotFoundError, StoreError
-from .migrations import APPLICATION_ID, migrate, schema_version
+from .libfile import BUSY_TIMEOUT_MS, check_library_file, pragma_int
+from .migrations import migrate, schema_version
 from .signature import Tier
 
 log = logging.getLogger(__name__)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-BUSY_TIMEOUT_MS = 10_000
 FLUSH_INTERVAL_S = 2.0
 """Call counts are written at most this often during a session, and on close."""
 
@@ -101,7 +100,7 @@ class FunctionStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
-            self._check_file_before_open()
+            check_library_file(self.path)
         except OSError as exc:
             raise StoreError(
                 f"cannot read library {str(self.path)!r}: {exc.strerror or exc}; check the path "
@@ -126,89 +125,11 @@ class FunctionStore:
 
     # -- opening -------------------------------------------------------
 
-    def _check_file_before_open(self) -> None:
-        parent = self.path.parent if str(self.path.parent) else Path(".")
-        if not self.path.exists():
-            if not parent.is_dir():
-                raise StoreError(
-                    f"cannot create library {str(self.path)!r}: folder {str(parent)!r} "
-                    "does not exist"
-                )
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise StoreError(
-                    f"cannot create library {str(self.path)!r}: folder {str(parent)!r} is not "
-                    "writable; choose a path in a writable folder with --db or QT45_DB"
-                )
-            return
-        if self.path.is_dir():
-            raise StoreError(f"library path {str(self.path)!r} is a folder; give a file path")
-        if self.path.stat().st_size == 0:
-            return
-        with self.path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-        if header != SQLITE_HEADER:
-            raise StoreError(
-                f"{str(self.path)!r} is not a qt45 library (not an SQLite database); "
-                "it was left untouched. Choose another file with --db or QT45_DB."
-            )
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise StoreError(
-                f"library {str(self.path)!r} is in a folder that is not writable, and qt45 "
-                "keeps its write-ahead log (-wal and -shm files) next to the library; it was "
-                "left untouched. Copy it to a writable folder and pass the copy with --db."
-            )
-        wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
-        wal_existed, shm_existed = wal.exists(), shm.exists()
-        try:
-            self._read_identity()
-            if not _is_writable(self.path):
-                raise StoreError(
-                    f"library {str(self.path)!r} is read-only; it was left untouched. "
-                    "Make it writable or copy it and pass the copy with --db."
-                )
-        except StoreError:
-            _remove_new_side_files(wal, shm, wal_existed, shm_existed)
-            raise
-
-    def _read_identity(self) -> None:
-        try:
-            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
-        except apsw.Error as exc:
-            raise StoreError(f"cannot open library {str(self.path)!r}: {exc}") from exc
-        try:
-            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-            app_id = _pragma_int(conn, "PRAGMA application_id")
-            version = _pragma_int(conn, "PRAGMA user_version")
-            tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_schema")
-        except apsw.CorruptError as exc:
-            raise StoreError(
-                f"{str(self.path)!r} is a damaged SQLite file ({exc}), for example truncated by "
-                "an interrupted copy; it was left untouched. Restore it from a backup or choose "
-                "another file with --db or QT45_DB."
-            ) from exc
-        except apsw.Error as exc:
-            raise StoreError(
-                f"{str(self.path)!r} is not a readable qt45 library ({exc}); it was left "
-                "untouched. Choose another file with --db or QT45_DB."
-            ) from exc
-        finally:
-            conn.close()
-        if app_id != APPLICATION_ID and tables > 0:
-            raise StoreError(
-                f"{str(self.path)!r} is an SQLite database but not a qt45 library; it was left "
-                "untouched. Choose another file with --db or QT45_DB."
-            )
-        if version > schema_version():
-            raise StoreError(
-                f"library {str(self.path)!r} has schema version {version}, newer than this "
-                f"qt45 supports ({schema_version()}); it was left untouched. Upgrade qt45."
-            )
-
     def _prepare(self) -> None:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        current = _pragma_int(self.conn, "PRAGMA user_version")
+        current = pragma_int(self.conn, "PRAGMA user_version")
         if current < schema_version():
             migrate(self.conn, current)
 
@@ -538,36 +459,6 @@ class FunctionStore:
         finally:
             self.conn.close()
             self.conn = None  # type: ignore[assignment]
-
-
-def _is_writable(path: Path) -> bool:
-    """Return False if ``path`` has no write permission bit or this process may not write it.
-
-    The mode bits are checked too because ``os.access`` reports every file as
-    writable to root, and a file marked read-only should stay unchanged.
-    """
-    return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK)
-
-
-def _remove_new_side_files(wal: Path, shm: Path, wal_existed: bool, shm_existed: bool) -> None:
-    """Remove the WAL side files that a rejected file's read-only check created.
-
-    A read-only connection to a WAL-mode file creates an empty ``-wal`` and a
-    ``-shm`` index. They are removed only if they were new and the WAL is still
-    empty, so a file that another process opened meanwhile keeps its WAL.
-    """
-    try:
-        if not wal_existed and wal.exists() and wal.stat().st_size == 0:
-            wal.unlink()
-        if not shm_existed and shm.exists() and not wal.exists():
-            shm.unlink()
-    except OSError as exc:
-        log.info("could not remove side files of a rejected library: %s", exc)
-
-
-def _pragma_int(conn: apsw.Connection, sql: str) -> int:
-    value = conn.execute(sql).fetchall()[0][0]
-    return int(value) if isinstance(value, int) else 0
 
 
 def _dump(value: Any) -> str:
