@@ -219,10 +219,18 @@ def normalize_signature(text: str) -> str:
 
 
 def search_query(text: str) -> SearchQuery:
-    """Read ``.search`` text: a request line searches its tier and signature, other text everything."""
+    """Read ``.search`` text: a request line searches its tier and signature, other text everything.
+
+    Text with a quoted description followed by a signature or arrays is taken
+    as a request line, so a typo in it raises ParseError instead of quietly
+    searching the words.
+    """
+    looks_like_request = re.search(r'"[^"]*"\s*[(\[]', text) is not None
     try:
         parsed = parse_line(text)
     except Qt45Error:
+        if looks_like_request:
+            raise
         parsed = None
     if isinstance(parsed, ScalarRequest | ArrayRequest):
         return SearchQuery(parsed.name, parsed.description, str(parsed.tier), parsed.signature_text)
