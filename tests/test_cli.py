@@ -301,6 +301,7 @@ def test_dot_commands_in_one_shot(tmp_path: Path) -> None:
     delete_other = qt45(tmp_path, "-c", ".delete negate (f64) -> f64")
     delete_bad = qt45(tmp_path, "-c", ".delete negate bogus")
     unknown = qt45(tmp_path, "-c", ".nope")
+    search_typo = qt45(tmp_path, "-c", '.search sum "adds" (i32, i33) -> i32')
 
     assert quit_line.returncode == 0
     assert "'sum' (i32, i32) -> i32 is an alias of 'add'" in info_alias.stdout
