@@ -39,25 +39,23 @@ class _Reader:
         self.position += 1
         return value
 
-    def unsigned(self) -> int:
+    def _leb128(self) -> tuple[int, int, int]:
+        """Read one LEB128 number; returns its bits, their count and the last byte."""
         result = shift = 0
         while True:
             byte = self.byte()
             result |= (byte & 0x7F) << shift
             shift += 7
             if not byte & 0x80:
-                return result
+                return result, shift, byte
+
+    def unsigned(self) -> int:
+        result, _, _ = self._leb128()
+        return result
 
     def signed(self) -> int:
-        result = shift = 0
-        while True:
-            byte = self.byte()
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if byte & 0x40:
-                    result -= 1 << shift
-                return result
+        result, shift, last = self._leb128()
+        return result - (1 << shift) if last & 0x40 else result
 
     def take(self, count: int) -> bytes:
         end = self.position + count

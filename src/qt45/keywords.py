@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .store import FunctionStore
+from .store import FunctionStore, tier_filters
 
 MAX_TERMS = 32
 """Longer requests are cut to their first 32 distinct words."""
@@ -196,15 +196,8 @@ def keyword_search(
     expression = match_expression(name, description)
     if expression is None:
         return []
-    filters = ""
-    bindings: list[object] = [expression]
-    if tier is not None:
-        filters += " AND f.tier = ?"
-        bindings.append(tier)
-    if signature is not None:
-        filters += " AND f.signature = ?"
-        bindings.append(signature)
-    bindings.append(limit)
+    filters, filter_bindings = tier_filters(tier, signature)
+    bindings: list[object] = [expression, *filter_bindings, limit]
     rows = store.query(
         "SELECT f.id, bm25(functions_fts, ?, ?, ?) AS score "
         "FROM functions_fts JOIN functions AS f ON f.id = functions_fts.rowid "

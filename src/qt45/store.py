@@ -467,3 +467,16 @@ def _dump(value: Any) -> str:
 
 def _load(text: str) -> Any:
     return json.loads(text)
+
+
+def tier_filters(tier: str | None, signature: str | None) -> tuple[str, list[object]]:
+    """Return SQL conditions on ``f.tier`` and ``f.signature`` (each `` AND …``) and their bindings."""
+    filters = ""
+    bindings: list[object] = []
+    if tier is not None:
+        filters += " AND f.tier = ?"
+        bindings.append(tier)
+    if signature is not None:
+        filters += " AND f.signature = ?"
+        bindings.append(signature)
+    return filters, bindings

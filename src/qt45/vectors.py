@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import apsw
 
 from .embeddings import EmbeddingModel, embedding_text, text_hash
-from .store import FunctionStore
+from .store import FunctionStore, tier_filters
 
 if TYPE_CHECKING:
     import numpy as np
@@ -216,14 +216,8 @@ class VectorIndex:
         ``tier`` and ``signature``, when given, keep only functions with
         exactly that tier and signature.
         """
-        filters = ""
-        bindings: list[object] = [model.name, model.dimension]
-        if tier is not None:
-            filters += " AND f.tier = ?"
-            bindings.append(tier)
-        if signature is not None:
-            filters += " AND f.signature = ?"
-            bindings.append(signature)
+        filters, filter_bindings = tier_filters(tier, signature)
+        bindings: list[object] = [model.name, model.dimension, *filter_bindings]
         source = (
             "FROM functions AS f JOIN embeddings AS e ON e.function_id = f.id "
             f"WHERE e.model = ? AND e.dimension = ?{filters}"
