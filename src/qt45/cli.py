@@ -12,7 +12,6 @@ from typing import TypeVar
 
 from . import __version__
 from .config import Config
-from .embeddings import resolve_model_name
 from .errors import Qt45Error
 
 Number = TypeVar("Number", int, float)
@@ -155,7 +154,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         limits = replace(limits, gpu_workgroups=_positive(args.gpu_workgroups, "--gpu-workgroups"))
     if args.gpu_timeout is not None:
         limits = replace(limits, gpu_timeout_s=_positive(args.gpu_timeout, "--gpu-timeout"))
-    resolve_model_name(config.embedding_model)
+    if config.embedding_model != Config.embedding_model:
+        from .embeddings import resolve_model_name  # checked early, but loaded only when needed
+
+        resolve_model_name(config.embedding_model)
     if config.max_attempts < 1:
         raise Qt45Error(f"--max-attempts must be at least 1, got {config.max_attempts}")
     return replace(config, limits=limits) if limits != config.limits else config

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import threading
 import time
 import weakref
@@ -139,20 +138,20 @@ class _SigintWatcher:
     """
 
     def __init__(self) -> None:
-        self._reader: socket.socket | None = None
-        self._writer: socket.socket | None = None
+        self._reader: int | None = None
+        self._writer: int | None = None
 
-    def _start(self) -> socket.socket:
+    def _start(self) -> int:
         if self._writer is None:
-            self._reader, self._writer = socket.socketpair()
-            self._writer.setblocking(False)
+            self._reader, self._writer = os.pipe()
+            os.set_blocking(self._writer, False)
             threading.Thread(target=self._watch, name="qt45-sigint", daemon=True).start()
         return self._writer
 
     def _watch(self) -> None:
         assert self._reader is not None
         while True:
-            data = self._reader.recv(64)
+            data = os.read(self._reader, 64)
             if not data:
                 return
             if signal.SIGINT in data:
@@ -165,7 +164,7 @@ class _SigintWatcher:
             yield
             return
         writer = self._start()
-        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        previous = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
         try:
             yield
         finally:
