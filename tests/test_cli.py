@@ -304,6 +304,7 @@ def test_dot_commands_in_one_shot(tmp_path: Path) -> None:
     search_typo = qt45(tmp_path, "-c", '.search sum "adds" (i32, i33) -> i32')
 
     assert quit_line.returncode == 0
+    assert "invalid type 'i33'" in search_typo.stderr
     assert "'sum' (i32, i32) -> i32 is an alias of 'add'" in info_alias.stdout
     assert "description adds two integers" in info_alias.stdout
     assert "Deleted 1 function(s) named 'max'" in delete_spacing.stdout
