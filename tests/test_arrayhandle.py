@@ -97,6 +97,8 @@ def test_memory_limit(db_path: Path) -> None:
     config = make_config(db_path, limits=Limits(memory_bytes=2 * 2**20))
     with Qt45(config, model=ScriptedModel(), reporter=Reporter()) as lib:
         vec_add = lib.array_function("vec_add_f32", ADD_DESCRIPTION, 2)
-        with pytest.raises(TrapError, match="--memory-mb"):
+        with pytest.raises(
+            TrapError, match="over the memory limit of 2 MiB; raise it with --memory-mb"
+        ):
             vec_add.inputs(1_000_000)
         assert vec_add([1, 2], [3, 4]).tolist() == [4, 6]

@@ -75,7 +75,13 @@ class ArrayFunction:
         if length != self._length:
             array_bytes = 4 * length
             needed = array_bytes * (self.input_count + 1)
-            _ensure_memory(self._store, self._memory, self.record.name, needed)
+            _ensure_memory(
+                self._store,
+                self._memory,
+                self.record.name,
+                needed,
+                self._runtime.limits.memory_bytes,
+            )
             whole = memory_bytes(self._store, self._memory)
             self._views = [
                 whole[index * array_bytes : (index + 1) * array_bytes].view(F32)

@@ -72,9 +72,16 @@ def check_array_exports(module: wasmtime.Module, name: str) -> None:
 
 
 def call_array(
-    store: wasmtime.Store, instance: wasmtime.Instance, name: str, inputs: list[np.ndarray]
+    store: wasmtime.Store,
+    instance: wasmtime.Instance,
+    name: str,
+    inputs: list[np.ndarray],
+    limit_bytes: int | None = None,
 ) -> np.ndarray:
     """Run one call under the array convention; returns a new float32 array of length N.
+
+    ``limit_bytes`` is the store's memory limit, named in the error when the
+    inputs do not fit.
 
     Raises TrapError when memory cannot grow to hold the inputs or when the
     returned offset leaves fewer than N f32 before the end of memory.
@@ -87,7 +94,7 @@ def call_array(
     count = len(inputs[0])
     array_bytes = 4 * count
 
-    _ensure_memory(store, memory, name, array_bytes * (len(inputs) + 1))
+    _ensure_memory(store, memory, name, array_bytes * (len(inputs) + 1), limit_bytes)
     if count:
         view = memory_bytes(store, memory)
         for index, array in enumerate(inputs):
@@ -118,7 +125,13 @@ def memory_bytes(store: wasmtime.Store | wasmtime.Caller, memory: wasmtime.Memor
     return np.frombuffer(memoryview(memory.get_buffer_ptr(store, size)), dtype=np.uint8)
 
 
-def _ensure_memory(store: wasmtime.Store, memory: wasmtime.Memory, name: str, needed: int) -> None:
+def _ensure_memory(
+    store: wasmtime.Store,
+    memory: wasmtime.Memory,
+    name: str,
+    needed: int,
+    limit_bytes: int | None = None,
+) -> None:
     size = memory.data_len(store)
     if needed <= size:
         return
@@ -133,7 +146,10 @@ def _ensure_memory(store: wasmtime.Store, memory: wasmtime.Memory, name: str, ne
                 "limit its memory"
             )
         else:
-            reason = "that is over the memory limit; raise it with --memory-mb or QT45_MEMORY_MB"
+            limit = f" of {limit_bytes // 2**20:,} MiB" if limit_bytes else ""
+            reason = (
+                f"that is over the memory limit{limit}; raise it with --memory-mb or QT45_MEMORY_MB"
+            )
         raise TrapError(
             f"{name!r} cannot take these inputs: they need {needed:,} bytes of linear memory, "
             f"and {reason}",
@@ -161,7 +177,7 @@ def run_array(
     with runtime.limited(store, name, "start"):
         instance = linker.instantiate(store, module)
     with runtime.limited(store, name):
-        return call_array(store, instance, name, inputs)
+        return call_array(store, instance, name, inputs, runtime.limits.memory_bytes)
 
 
 def array_input_count(signature: str) -> int:
