@@ -314,3 +314,14 @@ def test_dot_commands_in_one_shot(tmp_path: Path) -> None:
         "known commands: .list .info .source .tests .shader .bench .delete .search .help .quit"
         in (unknown.stderr)
     )
+
+
+def test_demo_without_server_fails_cleanly(tmp_path: Path) -> None:
+    done = qt45(tmp_path, "--demo", "--llm", "http")
+
+    errors = [line for line in done.stdout.splitlines() if line.startswith("  [error]")]
+    assert done.returncode == 1
+    assert len(errors) == 13
+    assert all("no LLM server is reachable at http://127.0.0.1:9/v1" in line for line in errors)
+    assert "[demo] 13 request(s) failed" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

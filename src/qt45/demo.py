@@ -7,11 +7,11 @@ import time
 from rich.console import Console
 from rich.text import Text
 
-from .chat import ChatModel
+from .chat import ChatModel, ChatTask, Message
 from .commands import library_table
 from .config import Config
 from .engine import Qt45
-from .errors import GpuUnavailable, Qt45Error
+from .errors import GpuUnavailable, LlmUnavailable, Qt45Error
 from .report import ConsoleReporter, Reporter
 from .request import ArrayRequest, Request, ScalarRequest
 from .scripted import ScriptedModel
@@ -60,12 +60,33 @@ def gpu_steps() -> list[Request]:
     ]
 
 
+class UnreachableModel:
+    """Stands in for a model server that already failed to answer, so later requests fail at once."""
+
+    label = "unreachable model server"
+
+    def __init__(self, error: LlmUnavailable) -> None:
+        self.error = error
+        self.calls = 0
+
+    def chat(self, messages: list[Message], task: ChatTask) -> str:
+        raise self.error
+
+
 def run_steps(lib: Qt45, reporter: Reporter, steps: list[Request]) -> int:
-    """Run requests in order; returns how many failed (each failure is reported, not raised)."""
+    """Run requests in order; returns how many failed (each failure is reported, not raised).
+
+    After the model server is found unreachable once, requests that need it
+    fail at once instead of waiting for the connection retries again.
+    """
     failures = 0
     for request in steps:
         try:
             lib.request(request)
+        except LlmUnavailable as exc:
+            failures += 1
+            reporter.step("error", str(exc))
+            lib.use_model(UnreachableModel(exc))
         except Qt45Error as exc:
             failures += 1
             reporter.step("error", str(exc))

@@ -141,6 +141,10 @@ class Qt45:
                 self._model = LlmClient(self.config, progress=progress)
         return self._model
 
+    def use_model(self, model: ChatModel) -> None:
+        """Replace the chat model for later requests (the LLM call count restarts)."""
+        self._model = model
+
     def warm_up(self) -> None:
         """Start loading the search's embedding model in the background."""
         preload = getattr(self.searcher, "preload", None)
