@@ -1,4 +1,4 @@
-"""The demo: the seed's sequence of requests, then the library listing and a summary."""
+"""The demo: the Rust prototype's sequence of requests, then the library listing and a summary."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ I32_PAIR = Signature(("i32", "i32"), ("i32",))
 
 
 def scalar_steps() -> list[Request]:
-    """The scalar part of the demo, in the seed's order."""
+    """Return the scalar part of the demo, in the Rust prototype's order."""
     return [
         ScalarRequest("add", "adds two integers", I32_PAIR, (10, 20)),
         ScalarRequest("add", "adds two integers", I32_PAIR, (100, 200)),
@@ -61,7 +61,7 @@ def gpu_steps() -> list[Request]:
 
 
 class UnreachableModel:
-    """Stands in for a model server that already failed to answer, so later requests fail at once."""
+    """A stand-in for a model server that did not respond, so later requests fail at once."""
 
     label = "unreachable model server"
 
@@ -94,7 +94,7 @@ def run_steps(lib: Qt45, reporter: Reporter, steps: list[Request]) -> int:
 
 
 def choose_model(config: Config, console: Console) -> ChatModel | None:
-    """Pick the demo's model: the configured server, or scripted replies when none answers."""
+    """Pick the demo's model: the configured server, or scripted replies when none responds."""
     if config.llm == "scripted":
         console.print(Text("[llm] replaying the project's scripted model replies (--llm scripted)"))
         return ScriptedModel(config.llm_url)

@@ -1,4 +1,4 @@
-"""Step output in the seed's ``[tag] message`` style, and progress while a model writes."""
+"""Step output as `[tag] message` lines (the Rust prototype's format), and progress while a model writes."""
 
 from __future__ import annotations
 
