@@ -27,7 +27,7 @@ def scalar_table(t: dict[str, Timing]) -> str:
         "| operation | median µs | × raw C-API | speed-up over Func.__call__ |",
         "|---|---:|---:|---:|",
     ]
-    for key in ("raw", "func", "handle", "request", "part0", "part1", "part2", "part3"):
+    for key in ("raw", "func", "handle", "request", "part0", "part1", "part2"):
         timing = t[key]
         rows.append(
             f"| {timing.label} | {timing.micros:.2f} | {timing.median / raw:.2f} | {func / timing.median:.1f} |"

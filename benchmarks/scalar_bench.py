@@ -10,7 +10,6 @@ from wasmtime import _bindings, _ffi
 
 from harness import Timing, time_call
 from qt45 import Config, Qt45, Reporter
-from qt45.signature import fast_converter
 
 ADD_WAT = (
     '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
@@ -54,7 +53,6 @@ def qt45_timings(folder: Path) -> list[Timing]:
         loaded = add._loaded
         raw = loaded.raw
         assert raw is not None and loaded.store is not None
-        convert = fast_converter(loaded.signature)
         store = loaded.store
         fuel = lib.runtime.limits.fuel
         function_id = add.record.id or 0
@@ -64,7 +62,6 @@ def qt45_timings(folder: Path) -> list[Timing]:
                 "qt45 request path: lib.call('add', …, 10, 20)",
                 lambda: lib.call("add", "adds two integers", ADD_SIGNATURE, 10, 20),
             ),
-            time_call("  part: argument conversion", lambda: convert((10, 20))),
             time_call("  part: Store.set_fuel", lambda: store.set_fuel(fuel)),
             time_call("  part: RawCaller call", lambda: raw([10, 20])),
             time_call("  part: call-count update", lambda: lib.store.record_call(function_id)),

@@ -10,7 +10,6 @@ import operator
 import re
 import reprlib
 import struct
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import ArgumentError, ParseError
@@ -146,55 +145,6 @@ def convert_arguments(
         convert_argument(arg, kind, i + 1)
         for i, (arg, kind) in enumerate(zip(args, signature.params, strict=True))
     ]
-
-
-def fast_converter(signature: Signature) -> Callable[[Sequence[object]], list[Scalar]]:
-    """Return a converter for ``signature`` that checks common values with one comparison.
-
-    Values that need more than that (wrong count, floats for ints, NaN,
-    out-of-range numbers) go through ``convert_arguments``, so the result and
-    the errors are the same as there.
-    """
-    checks = [_FAST_CHECKS[kind] for kind in signature.params]
-    count = len(checks)
-
-    def convert(args: Sequence[object]) -> list[Scalar]:
-        if len(args) == count and all(
-            check(value) for check, value in zip(checks, args, strict=True)
-        ):
-            return list(args)  # type: ignore[arg-type]
-        return convert_arguments(tuple(args), signature)  # type: ignore[arg-type]
-
-    return convert
-
-
-def _is_i32(value: object) -> bool:
-    return type(value) is int and -2147483648 <= value <= 2147483647
-
-
-def _is_i64(value: object) -> bool:
-    return type(value) is int and -(2**63) <= value <= 2**63 - 1
-
-
-def _is_f64(value: object) -> bool:
-    return type(value) is float and -math.inf < value < math.inf
-
-
-def _is_exact_f32(value: object) -> bool:
-    return type(value) is float and -F32_MAX <= value <= F32_MAX and value == _round_f32(value)
-
-
-def _round_f32(value: float) -> float:
-    rounded: float = struct.unpack("<f", struct.pack("<f", value))[0]
-    return rounded
-
-
-_FAST_CHECKS: dict[str, Callable[[object], bool]] = {
-    "i32": _is_i32,
-    "i64": _is_i64,
-    "f32": _is_exact_f32,
-    "f64": _is_f64,
-}
 
 
 def format_value(value: Scalar, value_type: str | None = None) -> str:
