@@ -34,24 +34,7 @@ def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
 def store_wat(config: Config, name: str, signature: str, wat: str, verified: bool = True) -> int:
     """Compile ``wat`` and store it as a scalar function with authenticated native code."""
     runtime = WasmRuntime(config.limits, config.key_path)
-    compiled = runtime.compile(wat)
-    native, tag = runtime.serialize(compiled)
-    store = FunctionStore(config.db_path)
-    try:
-        record = FunctionRecord(
-            name=name,
-            signature=signature,
-            tier=Tier.SCALAR,
-            description=f"test function {name}",
-            wat=wat,
-            wasm=compiled.wasm,
-            compiled=native,
-            compiled_tag=tag,
-            verified=verified,
-        )
-        return store.save(record, [])
-    finally:
-        store.close()
+    return _store_compiled(config, runtime, name, signature, Tier.SCALAR, wat, verified)
 
 
 def store_array(config: Config, name: str, tier: Tier, wat: str, input_count: int = 1) -> int:
@@ -62,20 +45,33 @@ def store_array(config: Config, name: str, tier: Tier, wat: str, input_count: in
     """
     # Array functions run on the engine without fuel metering, as Qt45.arrays does.
     runtime = WasmRuntime(config.limits, config.key_path, consume_fuel=False)
+    signature = array_signature(input_count)
+    return _store_compiled(config, runtime, name, signature, tier, wat, True)
+
+
+def _store_compiled(
+    config: Config,
+    runtime: WasmRuntime,
+    name: str,
+    signature: str,
+    tier: Tier,
+    wat: str,
+    verified: bool,
+) -> int:
     compiled = runtime.compile(wat)
     native, tag = runtime.serialize(compiled)
     store = FunctionStore(config.db_path)
     try:
         record = FunctionRecord(
             name=name,
-            signature=array_signature(input_count),
+            signature=signature,
             tier=tier,
             description=f"test function {name}",
             wat=wat,
             wasm=compiled.wasm,
             compiled=native,
             compiled_tag=tag,
-            verified=True,
+            verified=verified,
         )
         return store.save(record, [])
     finally:
