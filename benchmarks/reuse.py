@@ -14,9 +14,8 @@ labelled case (benchmarks/reuse_cases.py) sends one request to one library
 and compares the decision with the label: reuse function X, or generate.
 
 The guard needs test cases written by a model for each request. Here a
-deterministic oracle stands in for the model: it computes the expected
-values with a Python reference implementation of the job the request asks
-for, on fixed inputs. So the figures "with guard" measure the search and the
+deterministic oracle replaces the model. It computes the expected values with
+a Python reference implementation of the requested job, on fixed inputs. So the figures "with guard" measure the search and the
 guard with a model that writes correct tests; a real model that writes a
 wrong expected value makes the guard reject a right candidate (lower recall),
 never accept a wrong one that the correct tests reject.
@@ -112,12 +111,13 @@ class Outcome:
         return (len(reuses) - len(self.wrong())) / len(reuses)
 
     def recall(self, kinds: tuple[str, ...] | None = None) -> float:
-        wanted = [
+        expected_reuses = [
             (case, got)
             for case, got in self.decisions
             if case.expected is not None and (kinds is None or case.kind in kinds)
         ]
-        return sum(got == case.expected for case, got in wanted) / len(wanted)
+        correct = sum(got == case.expected for case, got in expected_reuses)
+        return correct / len(expected_reuses)
 
 
 def run_configuration(

@@ -18,7 +18,7 @@ ADD_SIGNATURE = "(i32, i32) -> i32"
 
 
 def raw_c_api_floor() -> Timing:
-    """The bare ``wasmtime_func_call_unchecked`` call with a preallocated raw-value array."""
+    """Time the bare ``wasmtime_func_call_unchecked`` call with a preallocated raw-value array."""
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     func = wasmtime.Instance(store, wasmtime.Module(engine, ADD_WAT), []).exports(store)["add"]

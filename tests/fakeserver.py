@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1 that replays scripted replies.
 
 Tests queue ``Reply`` objects; each POST to ``/v1/chat/completions`` takes the
-next one and answers as a real server would: a JSON body, or a stream of
+next one and replies as a real server would: a JSON body, or a stream of
 server-sent events when the request asks for ``stream: true``. Faults are
 replies too: an HTTP status, a delay, a truncated or malformed stream, a
 dropped connection.
@@ -20,14 +20,14 @@ from typing import Any
 
 @dataclass
 class Reply:
-    """One scripted answer of the fake server."""
+    """One scripted reply of the fake server."""
 
     content: str = ""
     status: int = 200
     error: str | None = None
     """Error message sent in an OpenAI-style error body when ``status`` is not 200."""
     delay: float = 0.0
-    """Seconds to wait before answering (for timeout tests)."""
+    """Seconds to wait before replying (for timeout tests)."""
     finish_reason: str | None = "stop"
     truncate: bool = False
     """Stream: stop after half the content, without finish_reason or [DONE]."""
@@ -174,6 +174,7 @@ class FakeLlmServer:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
+
                 content = reply.content
                 if reply.truncate:
                     content = content[: len(content) // 2]
@@ -190,6 +191,7 @@ class FakeLlmServer:
                             ]
                         }
                     )
+
                 if reply.malformed:
                     self.wfile.write(b"data: {not json\n\n")
                     self.wfile.flush()
@@ -197,6 +199,7 @@ class FakeLlmServer:
                 if reply.truncate:
                     self.wfile.flush()
                     return
+
                 self._event(
                     {"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]}
                 )

@@ -1,7 +1,7 @@
 """qt45: a self-improving function library.
 
 An LLM writes each new function once as WebAssembly; qt45 compiles, verifies
-and stores it, and answers every later request from the library.
+and stores it, and serves every later request from the library.
 """
 
 from .chat import ChatModel, ChatTask
@@ -48,7 +48,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    # LlmClient pulls in httpx; load it only when someone asks for it.
+    # LlmClient pulls in httpx, so it loads only on first access.
     if name in _LAZY:
         import importlib
 

@@ -13,7 +13,7 @@ Message = dict[str, str]
 
 @dataclass(frozen=True)
 class ChatTask:
-    """What a chat request is for: shown in progress output and used by scripted replies."""
+    """The purpose of a chat request, shown in progress output and used by scripted replies."""
 
     kind: str
     """``generate``, ``retry``, ``tests`` or ``confirm``."""

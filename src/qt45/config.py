@@ -96,9 +96,10 @@ class Limits:
         for name, (flag, variable, unit) in LIMIT_SETTINGS.items():
             value = getattr(self, name)
             if not value > 0:
-                shown = value // UNIT_BYTES[unit] if unit in UNIT_BYTES else value
+                value_in_unit = value // UNIT_BYTES[unit] if unit in UNIT_BYTES else value
                 raise Qt45Error(
-                    f"{flag} ({variable}, Limits.{name}) must be a positive number, got {shown}"
+                    f"{flag} ({variable}, Limits.{name}) must be a positive number, "
+                    f"got {value_in_unit}"
                 )
 
 

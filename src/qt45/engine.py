@@ -200,8 +200,8 @@ class Qt45:
     def function(self, name: str, description: str, signature: str | Signature) -> ScalarFunction:
         """Return a callable handle for a scalar function, generating it if needed.
 
-        The lookup (and any generation) happens once; calls on the handle
-        skip the request path, which makes them the cheapest way to call a
+        The lookup (and any generation) happens once. Calls on the handle
+        skip the request path, so they are the cheapest way to call a
         function many times from Python.
         """
         if isinstance(signature, str):
@@ -270,9 +270,9 @@ class Qt45:
             record = self._generate(self._scalar_spec(request))
             source = "generated"
         values = self._run_scalar(record, args)
-        shown = _format_values(values, request.signature.results)
+        result_text = _format_values(values, request.signature.results)
         suffix = "" if record.verified else " (unverified)"
-        self.reporter.step("wasm", f"{shown}{suffix}")
+        self.reporter.step("wasm", f"{result_text}{suffix}")
         return CallResult(values, record, source, record.verified)
 
     def _request_array(self, request: ArrayRequest) -> CallResult:
@@ -403,5 +403,7 @@ def _found(record: FunctionRecord) -> str:
 def _format_values(values: list[Scalar], kinds: tuple[str, ...]) -> str:
     if not values:
         return "(no result)"
-    shown = [format_value(v, k) for v, k in zip(values, kinds, strict=False)]
-    return shown[0] if len(shown) == 1 else "(" + ", ".join(shown) + ")"
+    texts = [format_value(v, k) for v, k in zip(values, kinds, strict=False)]
+    if len(texts) == 1:
+        return texts[0]
+    return "(" + ", ".join(texts) + ")"

@@ -46,7 +46,7 @@ class LlmError(Qt45Error):
 
 
 class LlmUnavailable(LlmError):
-    """No model server answers at the configured URL, or the model is missing."""
+    """No model server responds at the configured URL, or the model is missing."""
 
 
 class SynthesisError(Qt45Error):

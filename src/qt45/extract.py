@@ -28,23 +28,23 @@ def strip_thinking(reply: str) -> str:
     hides everything before it. Runs in linear time on any input.
     """
     text = reply[:MAX_REPLY_CHARS]
-    kept: list[str] = []
+    outside: list[str] = []
     position = 0
     inside = False
     for tag in _THINK_TAG.finditer(text):
         closing = tag.group(1) == "/"
         if not inside and not closing:
-            kept.append(text[position : tag.start()])
+            outside.append(text[position : tag.start()])
             inside = True
         elif inside and closing:
             inside = False
             position = tag.end()
         elif not inside and closing:
-            kept.clear()
+            outside.clear()
             position = tag.end()
     if not inside:
-        kept.append(text[position:])
-    return "".join(kept)
+        outside.append(text[position:])
+    return "".join(outside)
 
 
 def fenced_blocks(text: str) -> list[str]:

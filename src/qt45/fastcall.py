@@ -3,9 +3,9 @@
 ``wasmtime.Func.__call__`` looks up the function type and converts every
 value through ``Val`` on each call. ``wasmtime_func_call_unchecked`` takes a
 preallocated array of raw values instead. It is only safe when the caller
-guarantees the function's type, so a ``RawCaller`` is built only for a
-function whose export type was checked against its signature when it was
-loaded, and arguments are converted (range-checked) before they are written.
+guarantees the function's type. So a ``RawCaller`` is built only for a
+function whose export type was checked against its signature at load time,
+and arguments are range-checked before they are written.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def fast_path_unavailable_reason() -> str:
 class RawCaller:
     """Calls one function of one store through the unchecked entry point.
 
-    The caller must convert arguments to the signature's types first; values
+    The caller must convert arguments to the signature's types first. Values
     are written to a preallocated raw-value array, so no per-call type lookup
     or allocation happens.
     """
@@ -98,12 +98,12 @@ class RawCaller:
         """Generate a call function specialised for this signature.
 
         The generated function checks each argument with one type test and a
-        range comparison, writes it to the raw-value array, marks the call on
-        ``ticker``, refills the fuel budget and sets the epoch deadline (the
-        same limits as ``WasmRuntime.limited``), calls, and returns the single
-        result, a tuple of results, or None. Arguments that need conversion
-        or a precise error go to ``slow_call`` with the argument tuple; a trap
-        or error is raised by ``raise_failure``.
+        range comparison and writes it to the raw-value array. It then marks
+        the call on ``ticker``, refills the fuel budget and sets the epoch
+        deadline, the same limits as ``WasmRuntime.limited``. After the call
+        it returns the single result, a tuple of results, or None. Arguments
+        that need conversion or a precise error go to ``slow_call`` with the
+        argument tuple, and ``raise_failure`` raises a trap or error.
         """
         names = [f"a{i}" for i in range(len(self.params))]
         checks = " and ".join(

@@ -33,7 +33,7 @@ class LlmClient:
 
     Retries connection errors, truncated streams, 429 and 5xx replies up to
     ``config.llm_retries`` times with exponential backoff. Raises
-    LlmUnavailable when no server answers or the model is missing, and
+    LlmUnavailable when no server responds or the model is missing, and
     LlmError for any other failed exchange.
     """
 
@@ -63,7 +63,7 @@ class LlmClient:
         self._http.close()
 
     def is_reachable(self, timeout: float = 2.0) -> bool:
-        """Return True if something answers HTTP at the base URL's models endpoint."""
+        """Return True if an HTTP server responds at the base URL's models endpoint."""
         try:
             self._http.get(f"{self.base_url}/models", timeout=timeout)
         except httpx.HTTPError:

@@ -1,6 +1,6 @@
 """Numbered schema migrations of the library file.
 
-The schema version lives in ``PRAGMA user_version``; each migration runs in
+The schema version lives in ``PRAGMA user_version``. Each migration runs in
 one transaction together with the version bump, so a crash leaves either the
 old or the new schema.
 """

@@ -103,6 +103,8 @@ def _flatten(values: list[Any]) -> list[Any]:
 def _json_number(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_number(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
+    if not isinstance(value, float) or math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"

@@ -65,8 +65,10 @@ def _parse_command(text: str) -> Command:
 def _take_name(text: str, form: str) -> tuple[str, str]:
     match = NAME_PATTERN.match(text)
     if match is None:
-        shown = text.split(None, 1)[0] if text.split() else text
-        raise ParseError(f"invalid function name {shown!r}: use letters, digits and _; {USAGE}")
+        first_word = text.split(None, 1)[0] if text.split() else text
+        raise ParseError(
+            f"invalid function name {first_word!r}: use letters, digits and _; {USAGE}"
+        )
     name = match.group(0)
     if len(name) > MAX_NAME_CHARS:
         raise ParseError(f"function name {name[:20]!r}… is longer than {MAX_NAME_CHARS} characters")
@@ -141,13 +143,13 @@ _NUMBER = re.compile(
 )
 
 
-def _parse_numbers(text: str, what: str) -> tuple[int | float, ...]:
+def _parse_numbers(text: str, label: str) -> tuple[int | float, ...]:
     values: list[int | float] = []
     for piece in text.split(","):
         token = piece.strip()
         if not _NUMBER.fullmatch(token):
             raise ParseError(
-                f"invalid {what} {token!r}: expected numbers separated by commas, e.g. 10, 20 or 2.5"
+                f"invalid {label} {token!r}: expected numbers separated by commas, e.g. 10, 20 or 2.5"
             )
         values.append(_number(token))
     return tuple(values)

@@ -50,7 +50,7 @@ def print_internal_error(console: Console, exc: BaseException) -> None:
 
 
 def execute_line(lib: Qt45, console: Console, line: str) -> bool:
-    """Run one line; returns False when the line asks to quit. Errors are printed, not raised."""
+    """Run one line; returns False when the line is a quit command. Errors are printed, not raised."""
     try:
         parsed = parse_line(line)
         if parsed is None:

@@ -56,7 +56,7 @@ Request = ScalarRequest | ArrayRequest
 
 @dataclass
 class CallResult:
-    """What a request returns: the values, the function that produced them and how it was found."""
+    """The outcome of a request: the values, the function that produced them and how it was found."""
 
     values: list[Any]
     function: FunctionRecord

@@ -1,7 +1,7 @@
 """Scripted model replies, used when no model server is reachable.
 
 The replies are package data (``data/scripted.json``), written the way real
-models answer: fenced and unfenced code, prose around it, ``<think>`` blocks,
+models reply: fenced and unfenced code, prose around it, ``<think>`` blocks,
 several candidate modules, and one reply that fails to compile first. They go
 through the same pipeline as live replies: extraction, compilation, retries,
 tests and storage.

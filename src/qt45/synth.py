@@ -44,7 +44,7 @@ class Synthesis:
 
 
 class TierSpec(ABC):
-    """What the generation loop needs to know about one tier."""
+    """The parts of generation that differ by tier: prompts, build, tests and record."""
 
     label: str = ""
     """Prefix in log lines, e.g. ``simd`` gives ``[llm] simd attempt 1/3...``."""
@@ -127,9 +127,9 @@ class Synthesizer:
         """Generate, build and verify a function; raises SynthesisError if no attempt compiles.
 
         A candidate that compiles but fails a test is fed back once per
-        remaining attempt; if no attempt passes, the last compiled candidate
+        remaining attempt. If no attempt passes, the last compiled candidate
         is returned unverified. ``tests``, when given, are test cases already
-        written for this request (by the reuse guard), so none are asked for.
+        written for this request by the reuse guard, so none are requested.
         """
         name = spec.request.name
         prefix = f"{spec.label} " if spec.label else ""

@@ -31,7 +31,7 @@ class ParsedTests:
     cases: list[TestCase] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     missing: str | None = None
-    """What the cases fail to cover after asking again; such a function stays unverified."""
+    """Coverage the cases still lack after a second request; such a function stays unverified."""
 
 
 @dataclass

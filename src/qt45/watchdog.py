@@ -4,9 +4,9 @@ Python signal handlers do not run while wasm code runs, so a timer in the
 calling thread cannot stop a call. wasmtime instead checks an engine-wide
 epoch counter at function entries and loop back-edges, and traps a store
 whose epoch deadline has passed. One daemon thread advances the epoch of each
-registered engine every ``TICK_S`` seconds, and stops ticking an engine that
-has not started a call for longer than its idle time, which is longer than
-its call timeout, so every call that starts is covered until its deadline.
+registered engine every ``TICK_S`` seconds. It stops ticking an engine that
+has started no call for longer than its idle time. The idle time is longer
+than the call timeout, so every call that starts is covered until its deadline.
 wasmtime-py releases the GIL while wasm runs, so the thread ticks even
 during a tight loop.
 """
@@ -51,8 +51,8 @@ class EngineTicker:
 
         Cheap on purpose: one clock read and two attribute accesses when the
         engine is already ticking. The write of ``last_used`` comes before
-        the read of ``ticking``; the thread does the opposite when it stops
-        ticking, so one of the two always sees the other's write.
+        the read of ``ticking``. The thread does the opposite when it stops
+        ticking, so one of the two always reads the other's write.
         """
         self.last_used = time.monotonic()
         if not self.ticking:
@@ -80,7 +80,7 @@ class EpochTicker:
         """Make every call now running on a registered engine trap at its next epoch check.
 
         Advancing the epoch past the deadline is the only way to stop wasm
-        code from another thread; the trap then surfaces as a time-limit
+        code from another thread. The trap then surfaces as a time-limit
         TrapError, or as KeyboardInterrupt where a SIGINT is pending.
         """
         with self._lock:
